@@ -1,0 +1,56 @@
+"""The model card (``README.md``) written with every saved run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .config import TrainConfig
+
+
+def _scores_table(scores: dict) -> list[str]:
+    lines = ["| entity | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+    for entity, s in scores["per_entity"].items():
+        lines.append(f"| {entity} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |")
+    o = scores["overall"]
+    lines.append(f"| **overall** | {o['precision']:.4f} | {o['recall']:.4f} | {o['f1']:.4f} | "
+                 f"accuracy {o['accuracy']:.4f} |")
+    return lines
+
+
+def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
+    """Markdown describing a run: what it is, its scores, how it was trained and how long it took."""
+    facts = metrics["training"]
+    lines = [
+        f"# {name}",
+        "",
+        f"A token-classification (NER) model fine-tuned from `{config.base_model}` with `ner_core` "
+        f"on {facts['train_sentences']:,} training sentences.",
+        "",
+    ]
+    if facts["stopped_early"]:
+        lines += [f"Training was stopped at step {facts['steps']} of {facts['total_steps']}; these "
+                  "are the weights at that step, not scored after training.", ""]
+    for split in ("validation", "test"):
+        if split in metrics:
+            lines += [f"## Scores on {split} ({metrics[split]['n_sentences']:,} sentences, "
+                      "seqeval, word level, conlleval mode)", "", *_scores_table(metrics[split]), ""]
+    lines += [
+        "## Training",
+        "",
+        f"- Device: {facts['device']}",
+        f"- Time: {facts['seconds']:.0f} s for {facts['steps']} steps; final training loss "
+        f"{facts['train_loss']}",
+        "",
+        "| hyperparameter | value |",
+        "| --- | --- |",
+        *[f"| {key} | {value} |" for key, value in asdict(config).items()],
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from ner_core import Recognizer",
+        f"Recognizer(\"{name}\").recognize(\"Angela Merkel visited Paris.\")",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

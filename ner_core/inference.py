@@ -1,0 +1,131 @@
+"""``Recognizer``: text in, entities out, for texts of any length.
+
+A text is cut into paragraphs, sentences and words (``text.py``); each sentence is read in a window
+with the context the model was trained with (``features.py``), so a model trained with document
+context reads the rest of the paragraph. Every word is predicted once, on its first sub-token, and
+entities are whole words: an entity never splits a word, and its text is ``text[start:end]``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from . import models
+from .features import Window, windows_for_sentences
+from .labels import spans
+from .text import segment
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 200_000
+DEFAULT_MAX_LENGTH = 256
+DEFAULT_CONTEXT_TOKENS = 64
+
+
+class Recognizer:
+    """Named-entity recognition with one loaded model.
+
+    >>> recognizer = Recognizer("default")                       # doctest: +SKIP
+    >>> recognizer.recognize("Angela Merkel visited Paris.")     # doctest: +SKIP
+    [{'start': 0, 'end': 13, 'label': 'PER', 'score': 0.99, 'text': 'Angela Merkel'}, ...]
+    """
+
+    def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 32,
+                 max_text_chars: int = MAX_TEXT_CHARS, device: str | None = None):
+        self.source = models.resolve(model)
+        self.model, self.tokenizer = models.load_for_inference(self.source)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        saved = models.train_config_of(self.source) or {}
+        limit = getattr(self.model.config, "max_position_embeddings", 512)
+        self.max_length = min(saved.get("max_length", DEFAULT_MAX_LENGTH), limit)
+        self.document_context = bool(saved.get("document_context", False))
+        self.context_tokens = saved.get("context_tokens", DEFAULT_CONTEXT_TOKENS)
+        self.batch_size = batch_size
+        self.max_text_chars = max_text_chars
+        self.id2label = {int(i): label for i, label in self.model.config.id2label.items()}
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.id2label[i] for i in sorted(self.id2label)]
+
+    def recognize(self, text: str, threshold: float = 0.0) -> list[dict]:
+        """Entities of ``text``: ``{"start", "end", "label", "score", "text"}``, sorted by start."""
+        return self.recognize_batch([text], threshold)[0]
+
+    def recognize_batch(self, texts: list[str], threshold: float = 0.0) -> list[list[dict]]:
+        """``recognize`` for many texts at once: their windows share length-sorted batches."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, found {threshold!r}")
+        sentences, doc_ids, owners = [], [], []
+        n_paragraphs = 0
+        for t, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValueError(f"text {t}: expected a string, found {type(text).__name__}")
+            if len(text) > self.max_text_chars:
+                raise ValueError(f"text {t}: expected at most {self.max_text_chars:,} characters, "
+                                 f"found {len(text):,}; split it into parts")
+            for paragraph in segment(text):
+                # A paragraph is the document a model trained with document context reads.
+                doc_ids.extend([n_paragraphs] * len(paragraph))
+                n_paragraphs += 1
+                sentences.extend(paragraph)
+                owners.extend([t] * len(paragraph))
+        words = [[texts[t][a:b] for a, b in sentence] for t, sentence in zip(owners, sentences)]
+        tags, scores = self._tag(words, doc_ids)
+        results: list[list[dict]] = [[] for _ in texts]
+        for t, sentence, sentence_tags, sentence_scores in zip(owners, sentences, tags, scores):
+            # Words without sub-tokens (a lone control character) are not words to the model.
+            kept = [i for i, tag in enumerate(sentence_tags) if tag is not None]
+            for label, first, last in spans([sentence_tags[i] for i in kept]):
+                score = sum(sentence_scores[i] for i in kept[first:last]) / (last - first)
+                if score >= threshold:
+                    start, end = sentence[kept[first]][0], sentence[kept[last - 1]][1]
+                    results[t].append({"start": start, "end": end, "label": label,
+                                       "score": round(score, 4), "text": texts[t][start:end]})
+        return results
+
+    def tag(self, sentences: list[list[str]], doc_ids: list[int] | None = None) -> list[list[str]]:
+        """Predicted IOB2 tags for pre-split words (evaluation's path); one tag per word."""
+        doc_ids = list(range(len(sentences))) if doc_ids is None else doc_ids
+        return [[tag or "O" for tag in tags] for tags in self._tag(sentences, doc_ids)[0]]
+
+    def _tag(self, sentences: list[list[str]], doc_ids: list[int]):
+        """Tags and their probabilities per word; ``None`` for a word no window owns."""
+        windows = windows_for_sentences(self.tokenizer, sentences, doc_ids, self.max_length,
+                                        self.document_context, self.context_tokens)
+        predicted, probabilities = self._predict(windows)
+        tags: list[list[str | None]] = [[None] * len(words) for words in sentences]
+        scores = [[0.0] * len(words) for words in sentences]
+        for window, labels, probability in zip(windows, predicted, probabilities):
+            for s, w, position in window.owned:
+                tags[s][w] = self.id2label[labels[position]]
+                scores[s][w] = probability[position]
+        return tags, scores
+
+    @torch.inference_mode()
+    def _predict(self, windows: list[Window]) -> tuple[list[list[int]], list[list[float]]]:
+        """Label ids and their probabilities per token of each window, in length-sorted batches."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
+        predicted: list = [None] * len(windows)
+        probabilities: list = [None] * len(windows)
+        pad = self.tokenizer.pad_token_id or 0
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b:b + self.batch_size]
+            width = len(windows[batch[0]].input_ids)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids = windows[i].input_ids
+                input_ids[row, :len(ids)] = torch.tensor(ids)
+                attention[row, :len(ids)] = 1
+            logits = self.model(input_ids=input_ids.to(self.device),
+                                attention_mask=attention.to(self.device)).logits
+            best, label_ids = logits.float().softmax(-1).max(-1)
+            for row, i in enumerate(batch):
+                predicted[i] = label_ids[row].tolist()
+                probabilities[i] = best[row].tolist()
+        return predicted, probabilities
+

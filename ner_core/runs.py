@@ -1,0 +1,86 @@
+"""Saved runs on disk: where they live, which are complete, and what each one is.
+
+A run is a directory in ``save_pretrained`` layout plus ``train_config.json``, ``metrics.json`` and
+a ``README.md`` model card. It is written under a hidden name and renamed into place when complete,
+so a directory listed here is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,99}$")
+PARTIAL_PREFIX = ".partial-"
+
+
+def runs_dir() -> Path:
+    """``$NER_RUNS_DIR``; else ``/data/runs`` on a Space with persistent storage; else ``runs/``."""
+    if os.environ.get("NER_RUNS_DIR"):
+        return Path(os.environ["NER_RUNS_DIR"])
+    if os.path.isdir("/data") and os.access("/data", os.W_OK):
+        return Path("/data/runs")
+    return Path("runs")
+
+
+def is_run_name(name: str) -> bool:
+    """True for names a run may have: letters, digits, '-', '_', '.', no path separators.
+
+    >>> [is_run_name(n) for n in ["smoke", "run-2.1", "../x", ".hidden", "a/b"]]
+    [True, True, False, False, False]
+    """
+    return bool(_RUN_NAME.match(name)) and ".." not in name
+
+
+def is_complete(path: Path) -> bool:
+    return path.is_dir() and all((path / f).is_file() for f in RUN_FILES)
+
+
+def list_runs(directory: Path | None = None) -> list[str]:
+    """Names of the complete runs, newest first."""
+    directory = runs_dir() if directory is None else directory
+    if not directory.is_dir():
+        return []
+    runs = [p for p in directory.iterdir() if is_run_name(p.name) and is_complete(p)]
+    return [p.name for p in sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def run_path(name: str, directory: Path | None = None) -> Path | None:
+    """The directory of the complete run ``name``, or ``None``."""
+    if not is_run_name(name):
+        return None
+    path = (runs_dir() if directory is None else directory) / name
+    return path if is_complete(path) else None
+
+
+def read_json(path: Path) -> dict | None:
+    """A run's JSON file as a dict; ``None`` when it is absent."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh hidden directory beside ``final`` to write a run into before it is complete."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f"{PARTIAL_PREFIX}{final.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Move a complete run into place in one rename; an older run of that name is replaced."""
+    if final.exists():
+        retired = final.parent / f"{PARTIAL_PREFIX}{final.name}-old-{os.getpid()}"
+        final.rename(retired)
+        staging.rename(final)
+        shutil.rmtree(retired)
+    else:
+        staging.rename(final)

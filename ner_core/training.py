@@ -1,0 +1,257 @@
+"""``fine_tune``: train a token-classification model with the Hugging Face ``Trainer``.
+
+The same code runs on a GPU (bf16 where it is supported) and on the CPU, and under ``torchrun`` for
+several processes. A run is written into a hidden directory and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import (DataCollatorForTokenClassification, PrinterCallback, Trainer,
+                          TrainerCallback, TrainingArguments, set_seed)
+
+from . import models, runs
+from .card import model_card
+from .config import TrainConfig
+from .evaluation import evaluate
+from .features import IGNORE, Window, windows_for_sentences
+from .inference import Recognizer
+from .metrics import score
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainProgress:
+    """What a fine-tune reports after each step, each log line and each evaluation."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None
+    learning_rate: float | None
+    elapsed_seconds: float
+    remaining_seconds: float | None
+    eval_metrics: dict | None = None
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict  # "validation"/"test" scores when evaluated, and "training" facts
+    stopped_early: bool
+    steps: int
+    total_steps: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+class ProgressCallback(TrainerCallback):
+    """Passes progress to ``on_event`` and stops training within one step of ``should_stop()``."""
+
+    def __init__(self, on_event: Callable[[TrainProgress], None] | None,
+                 should_stop: Callable[[], bool] | None):
+        self.on_event, self.should_stop = on_event, should_stop
+        self.started = time.monotonic()
+        self.loss = self.learning_rate = None
+        self.stopped = False
+        self.history: list[dict] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
+            control.should_training_stop = True
+        self._emit(state)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs:
+            self.loss, self.learning_rate = logs["loss"], logs.get("learning_rate")
+            self.history.append({"step": state.global_step, "epoch": state.epoch, "loss": self.loss,
+                                 "learning_rate": self.learning_rate})
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
+        self.history.append({"step": state.global_step, "epoch": state.epoch, "eval": metrics})
+        self._emit(state, metrics)
+
+    def _emit(self, state, eval_metrics: dict | None = None) -> None:
+        if self.on_event is None or not state.is_world_process_zero:
+            return
+        elapsed = time.monotonic() - self.started
+        step, total = state.global_step, state.max_steps
+        remaining = elapsed / step * (total - step) if step else None
+        self.on_event(TrainProgress(step, total, round(state.epoch or 0.0, 3), self.loss,
+                                    self.learning_rate, elapsed, remaining, eval_metrics))
+
+
+def device_description() -> str:
+    """Where training runs, in words: the GPU's name and bf16, or the CPU and its threads."""
+    if torch.cuda.is_available():
+        bf16 = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return f"GPU {torch.cuda.get_device_name(0)} ({bf16})"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
+              on_event: Callable[[TrainProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, overwrite: bool = False) -> TrainResult:
+    """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
+
+    ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
+    and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not overwrite:
+        raise ValueError(f"{output_dir} already exists; choose another output or allow overwriting")
+    if "train" not in data:
+        raise ValueError(f"expected a 'train' split in the data, found {', '.join(data) or 'none'}")
+    set_seed(config.seed)
+    labels = data["train"].features["ner_tags"].feature.names
+    source = models.resolve(config.base_model)
+    model, tokenizer = models.load_for_training(source, labels)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and config.max_length > limit:
+        raise ValueError(f"max_length must be at most {limit} for {config.base_model}, "
+                         f"found {config.max_length}")
+
+    train_split = data["train"]
+    if config.max_train_sentences is not None and config.max_train_sentences < len(train_split):
+        train_split = train_split.shuffle(seed=config.seed).select(range(config.max_train_sentences))
+    train_windows = _windows(tokenizer, train_split, config, labels, config.label_all_tokens)
+    eval_split = data["validation"] if "validation" in data else None
+    eval_windows = _windows(tokenizer, eval_split, config, labels, False) if eval_split else None
+
+    progress = ProgressCallback(on_event, should_stop)
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(config, train_windows, evaluate_during=eval_split is not None),
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        train_dataset=_as_dataset(train_windows),
+        eval_dataset=_as_dataset(eval_windows) if eval_windows else None,
+        processing_class=tokenizer,
+        compute_metrics=_compute_metrics(labels),
+        preprocess_logits_for_metrics=lambda logits, _: logits.argmax(-1),
+        callbacks=[progress],
+    )
+    trainer.remove_callback(PrinterCallback)  # progress goes to on_event, not to stdout
+    started = time.perf_counter()
+    state = trainer.train()
+    seconds = time.perf_counter() - started
+    facts = {"seconds": round(seconds, 1), "steps": trainer.state.global_step,
+             "total_steps": trainer.state.max_steps, "stopped_early": progress.stopped,
+             "train_sentences": len(train_split), "device": device_description(),
+             "train_loss": round(state.training_loss, 4), "base_model": config.base_model}
+    metrics = {"training": facts, "history": progress.history}
+    if trainer.is_world_process_zero():
+        metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress))
+    return TrainResult(output_dir, metrics, progress.stopped, trainer.state.global_step,
+                       trainer.state.max_steps, seconds, progress.history)
+
+
+def _windows(tokenizer, split: Dataset, config: TrainConfig, labels: list[str],
+             label_all_tokens: bool) -> list[Window]:
+    return windows_for_sentences(
+        tokenizer, list(split["tokens"]), list(split["doc_id"]), config.max_length,
+        config.document_context, config.context_tokens, labels=list(split["ner_tags"]), label_names=labels,
+        label_all_tokens=label_all_tokens)
+
+
+def _as_dataset(windows: list[Window]) -> Dataset:
+    return Dataset.from_dict({
+        "input_ids": [w.input_ids for w in windows],
+        "attention_mask": [[1] * len(w.input_ids) for w in windows],
+        "labels": [w.labels for w in windows],
+    })
+
+
+def _training_arguments(config: TrainConfig, train_windows: list[Window], evaluate_during: bool):
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        # Checkpoints are off; the Trainer still wants a directory of its own.
+        output_dir=str(Path(tempfile.gettempdir(), "ner-trainer")),
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        num_train_epochs=config.epochs,
+        seed=config.seed,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps
+        lr_scheduler_type=config.lr_scheduler,
+        optim="adamw_torch",
+        eval_strategy=config.eval_strategy if evaluate_during else "no",
+        eval_steps=config.eval_steps,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        # Under torchrun on CPUs, the Trainer's DDP needs gloo (nccl is for GPUs).
+        ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        # Windows of similar length share a batch: less padding, same randomness per epoch.
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=0,
+    )
+
+
+def _compute_metrics(labels: list[str]):
+    """``compute_metrics`` for the Trainer: word-level seqeval scores from each window's labels.
+
+    Evaluation windows carry the gold label on the first sub-token of each owned word, so the
+    positions with a label are the words. The Trainer may reorder windows (it groups them by
+    length), so each window is scored as a sequence of its own; this equals the final scoring by
+    sentence except for sentences too long for one window.
+    """
+
+    def compute_metrics(prediction) -> dict:
+        gold, predicted = [], []
+        for window_predictions, window_labels in zip(prediction.predictions, prediction.label_ids):
+            positions = window_labels != IGNORE
+            gold.append([labels[i] for i in window_labels[positions]])
+            predicted.append([labels[i] for i in window_predictions[positions]])
+        scores = score(gold, predicted)
+        flat = dict(scores["overall"])
+        flat.update({f"f1_{entity}": s["f1"] for entity, s in scores["per_entity"].items()})
+        return flat
+
+    return compute_metrics
+
+
+def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress) -> dict:
+    """Write the run into a hidden directory, score it from disk, then rename it into place."""
+    staging = runs.staging_dir(output_dir)
+    try:
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        (staging / "train_config.json").write_text(config.to_json())
+        scores = {}
+        if not progress.stopped:
+            recognizer = Recognizer(str(staging), batch_size=config.eval_batch_size)
+            for split in ("validation", "test"):
+                if split in data:
+                    scores[split] = evaluate(recognizer, data[split])
+        elif progress.history and "eval" in progress.history[-1]:
+            scores["last_evaluation"] = progress.history[-1]["eval"]
+        metrics = {**scores, "training": facts, "history": progress.history}
+        runs.write_json(staging / "metrics.json", metrics)
+        (staging / "README.md").write_text(model_card(output_dir.name, config, metrics))
+        runs.publish(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return scores
+
