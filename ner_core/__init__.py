@@ -1,19 +1,35 @@
-"""ner_core: fine-tune, evaluate and apply named-entity recognizers (the engine of the NER studio)."""
+"""ner_core: fine-tune, evaluate and apply named-entity recognizers (the engine of the NER studio).
 
-from .config import PRESETS, TrainConfig, preset
-from .data import ConllFile, Sentence, load_data, read_conll, to_dataset_dict
-from .evaluation import evaluate, pick_split
-from .inference import Recognizer
-from .metrics import per_entity_frame, score, sentence_errors
-from .models import ModelSource, resolve
-from .runs import list_runs, runs_dir
-from .training import TrainProgress, TrainResult, device_description, fine_tune
+Names are imported on first use, so ``python -m ner_core --help`` and light scripts do not pay for
+loading torch and the Trainer.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PRESETS", "ConllFile", "ModelSource", "Recognizer", "Sentence", "TrainConfig", "TrainProgress",
-    "TrainResult", "device_description", "evaluate", "fine_tune", "list_runs", "load_data",
-    "per_entity_frame", "pick_split", "preset", "read_conll", "resolve", "runs_dir", "score",
-    "sentence_errors", "to_dataset_dict",
-]
+_EXPORTS = {
+    "PRESETS": "config", "TrainConfig": "config", "preset": "config",
+    "ConllFile": "data", "Sentence": "data", "load_data": "data", "read_conll": "data",
+    "to_dataset_dict": "data",
+    "evaluate": "evaluation", "pick_split": "evaluation",
+    "Recognizer": "inference",
+    "per_entity_frame": "metrics", "score": "metrics", "sentence_errors": "metrics",
+    "ModelSource": "models", "resolve": "models",
+    "list_runs": "runs", "runs_dir": "runs",
+    "TrainProgress": "training", "TrainResult": "training", "device_description": "training",
+    "fine_tune": "training",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ner_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

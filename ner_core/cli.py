@@ -19,6 +19,13 @@ from .config import PRESETS, TrainConfig, preset
 EXIT_BAD_INPUT = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _train_parser(commands) -> None:
     parser = commands.add_parser(
         "train", help="fine-tune a model on CoNLL data",
@@ -32,17 +39,18 @@ def _train_parser(commands) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        help_ = f"{f.metadata['help']} (recipe: {f.default})"
         names = [flag, "--batch-size"] if f.name == "train_batch_size" else [flag]
         if f.type in ("bool", bool):
             parser.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=None, help=f.metadata["help"])
+                                default=None, help=help_)
         else:
             kind = {"float": float, "int": int, "int | None": int}.get(str(f.type), str)
-            parser.add_argument(*names, dest=f.name, type=kind, default=None, help=f.metadata["help"])
+            parser.add_argument(*names, dest=f.name, type=kind, default=None, help=help_)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ner_core",
+    parser = _Parser(prog="python -m ner_core",
                                      description="Fine-tune, evaluate and apply NER models.")
     commands = parser.add_subparsers(dest="command", required=True)
     _train_parser(commands)
@@ -102,10 +110,14 @@ def run_train(args) -> None:
         stop.append(True)
         print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
 
-    signal.signal(signal.SIGINT, request_stop)
-    bar = tqdm(total=None, unit="step", disable=not main_process, dynamic_ncols=True)
+    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    bars = []  # created at the first step, once the model and settings have passed their checks
 
     def on_event(progress) -> None:
+        if not bars:
+            print(f"fine-tuning {config.base_model} on {device_description()}", file=sys.stderr)
+            bars.append(tqdm(total=progress.total_steps, unit="step", dynamic_ncols=True))
+        bar = bars[0]
         bar.total = progress.total_steps
         bar.n = progress.step
         postfix = {"epoch": f"{progress.epoch:.2f}"}
@@ -116,11 +128,14 @@ def run_train(args) -> None:
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
-    if main_process:
-        print(f"fine-tuning {config.base_model} on {device_description()}", file=sys.stderr)
-    result = fine_tune(config, data, output, on_event=on_event, should_stop=lambda: bool(stop),
-                       overwrite=args.overwrite)
-    bar.close()
+    try:
+        result = fine_tune(config, data, output, on_event=on_event if main_process else None,
+                           should_stop=lambda: bool(stop), overwrite=args.overwrite)
+    finally:
+        for bar in bars:
+            bar.close()
+        signal.signal(signal.SIGINT, previous_handler)
+        _end_distributed()
     if not main_process:
         return
     kept = (f"stopped at step {result.steps} of {result.total_steps}; the weights so far are saved"
@@ -130,6 +145,14 @@ def run_train(args) -> None:
         if split in result.metrics:
             overall = result.metrics[split]["overall"]
             print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in overall.items()))
+
+
+def _end_distributed() -> None:
+    """Under torchrun, close the process group the Trainer opened before the process exits."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def run_evaluate(args) -> None:
@@ -153,17 +176,11 @@ def run_evaluate(args) -> None:
 
 
 def run_predict(args) -> None:
+    from .data import read_utf8
     from .inference import Recognizer
 
     if args.input is not None:
-        path = Path(args.input)
-        if not path.is_file():
-            raise ValueError(f"{path}: expected a text file, found no such file")
-        try:
-            texts = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}: expected UTF-8 text, found a byte UTF-8 does not allow "
-                             f"at offset {error.start}") from None
+        texts = read_utf8(Path(args.input)).splitlines()
     recognizer = Recognizer(args.model)
     if args.input is None:
         print(json.dumps(recognizer.recognize(args.text, args.threshold), ensure_ascii=False))

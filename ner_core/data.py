@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ SPLIT_FILES = {
     "validation": ("valid.txt", "dev.txt", "validation.txt", "eng.testa"),
     "test": ("test.txt", "eng.testb"),
 }
+
+
+_COLUMNS = re.compile(r"[ \t]+")
 
 
 @dataclass
@@ -63,8 +67,12 @@ def read_conll(path: str | Path) -> ConllFile:
             tokens.clear()
             tags.clear()
 
-    for number, line in enumerate(text.splitlines(), start=1):
-        columns = line.split()
+    # Lines end at '\n' only and columns are split at spaces and tabs only: str.splitlines() and
+    # str.split() would also break at U+2028, form feeds or no-break spaces inside a token.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        columns = _COLUMNS.split(line.strip(" \t"))
+        columns = [] if columns == [""] else columns
         if not columns:
             close_sentence()
             continue
@@ -104,11 +112,17 @@ def read_conll(path: str | Path) -> ConllFile:
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise ValueError(f"{path}: expected a CoNLL file, found no such file")
-    raw = path.read_bytes()
-    if not raw.strip():
+    text = read_utf8(path, "a CoNLL file")
+    if not text.strip():
         raise ValueError(f"{path}: expected CoNLL text, found an empty file")
+    return text
+
+
+def read_utf8(path: Path, what: str = "a text file") -> str:
+    """A UTF-8 text file's content; ``ValueError`` naming the file and line when it is not one."""
+    if not path.is_file():
+        raise ValueError(f"{path}: expected {what}, found no such file")
+    raw = path.read_bytes()
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: expected UTF-8 text, found binary data (a NUL byte)")

@@ -82,6 +82,8 @@ def build_windows(
     ``labels`` (label ids per word), owned words are labelled on their first sub-token, or on all
     of them with ``label_all_tokens`` (``b_to_i`` then maps a ``B-`` id to its ``I-`` id).
     """
+    if label_all_tokens and labels is not None and b_to_i is None:
+        raise ValueError("label_all_tokens needs b_to_i (the label names) to turn B- into I-")
     first, last = specials
     budget = max_length - len(first) - len(last)
     if budget < 1:

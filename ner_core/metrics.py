@@ -32,6 +32,8 @@ def score(gold: list[list[str]], predicted: list[list[str]], mode: str = "defaul
     """
     if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
         raise ValueError("gold and predicted tags must have one tag per word of every sentence")
+    if not any(gold):
+        raise ValueError("expected at least one tagged word to score, found none")
     report = classification_report(gold, predicted, output_dict=True, zero_division=0,
                                    **_seqeval_mode(mode))
     micro = report.pop("micro avg")

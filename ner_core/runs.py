@@ -7,10 +7,13 @@ so a directory listed here is never half-written.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json")
@@ -76,11 +79,42 @@ def staging_dir(final: Path) -> Path:
 
 
 def publish(staging: Path, final: Path) -> None:
-    """Move a complete run into place in one rename; an older run of that name is replaced."""
-    if final.exists():
+    """Move a complete run into place; an older run of that name is replaced.
+
+    Replacing swaps the two directories in one ``renameat2(RENAME_EXCHANGE)`` where Linux offers
+    it, so the name always holds a complete run; elsewhere the old run is moved aside and moved
+    back if the new one cannot take its place.
+    """
+    if not final.exists():
+        staging.rename(final)
+        return
+    if not is_complete(final):
+        raise ValueError(f"{final} exists and is not a saved run; refusing to replace it")
+    if not _exchange(staging, final):
         retired = final.parent / f"{PARTIAL_PREFIX}{final.name}-old-{os.getpid()}"
         final.rename(retired)
-        staging.rename(final)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(final)
+        try:
+            staging.rename(final)
+        except BaseException:
+            retired.rename(final)
+            raise
+        staging = retired
+    shutil.rmtree(staging)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with Linux's renameat2; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # the kernel or file system cannot exchange: fall back
+    raise OSError(error, os.strerror(error), str(b))

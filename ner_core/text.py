@@ -7,12 +7,43 @@ so entity text is always ``text[start:end]``.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 
-# Letters, digits and combining marks (so a decomposed accent stays with its letter), with inner
-# '-', '.' and '&' kept; any other non-space character is a word of its own.
-_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_WORD = re.compile(rf"[\w{_MARKS}]+(?:[-.&][\w{_MARKS}]+)*|[^\w\s{_MARKS}][{_MARKS}]*")
+
+@functools.cache
+def _word_pattern() -> re.Pattern:
+    """Words: letters and digits with their combining marks (any script), inner '-', '.', '&'
+    kept; any other non-space character is a word of its own, with its marks and its emoji
+    joiners (U+200D) kept."""
+    marks = "".join(_ranges(c for c in range(sys.maxunicode + 1)
+                            if unicodedata.category(chr(c)).startswith("M")))
+    part = rf"[\w{marks}]+"
+    # Emoji: a flag is two regional indicators; skin tones and marks modify the symbol before them.
+    flag = "[\U0001f1e6-\U0001f1ff]{2}"
+    modifiers = f"[{marks}\U0001f3fb-\U0001f3ff]*"
+    symbol = rf"(?:{flag}|[^\w\s{marks}]){modifiers}"
+    return re.compile(rf"{part}(?:[-.&]{part})*|{symbol}(?:\u200d{symbol})*")
+
+
+def _ranges(codepoints) -> list[str]:
+    """Character-class ranges for sorted code points: ``a-z`` pieces, escaped."""
+    out, start, previous = [], None, None
+    for c in codepoints:
+        if start is None:
+            start = previous = c
+        elif c == previous + 1:
+            previous = c
+        else:
+            out.append(f"\\U{start:08x}-\\U{previous:08x}")
+            start = previous = c
+    if start is not None:
+        out.append(f"\\U{start:08x}-\\U{previous:08x}")
+    return out
+
+
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _SENTENCE_END = {".", "!", "?"}
 # Words that end in a full stop without ending a sentence.
@@ -31,7 +62,7 @@ def split_words(text: str, start: int = 0, end: int | None = None) -> list[Span]
     ['Merkel', 'met', 'Siemens', "'", 'CEO', 'in', 'São', 'Paulo', ',', 'U.S', '.']
     """
     end = len(text) if end is None else end
-    return [m.span() for m in _WORD.finditer(text, start, end)]
+    return [m.span() for m in _word_pattern().finditer(text, start, end)]
 
 
 def paragraphs(text: str) -> list[Span]:
@@ -64,7 +95,8 @@ def sentences(text: str, words: list[Span]) -> list[list[Span]]:
             continue
         before = text[words[i - 1][0]:words[i - 1][1]] if i > 0 else ""
         after = text[words[i + 1][0]:words[i + 1][1]]
-        abbreviation = text[a:b] == "." and (before.lower() in _ABBREVIATIONS or len(before) == 1)
+        initial = len(before) == 1 and before.isalpha()
+        abbreviation = text[a:b] == "." and (before.lower() in _ABBREVIATIONS or initial)
         if not abbreviation and (after[:1].isupper() or after[:1] in "\"'(["):
             groups.append([])
     return [g for g in groups if g]

@@ -43,6 +43,7 @@ class TrainProgress:
     elapsed_seconds: float
     remaining_seconds: float | None
     eval_metrics: dict | None = None
+    kind: str = "step"  # "step" after each step, "log" with a new loss, "eval" with eval_metrics
 
 
 @dataclass
@@ -82,20 +83,21 @@ class ProgressCallback(TrainerCallback):
             self.loss, self.learning_rate = logs["loss"], logs.get("learning_rate")
             self.history.append({"step": state.global_step, "epoch": state.epoch, "loss": self.loss,
                                  "learning_rate": self.learning_rate})
+            self._emit(state, kind="log")
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items()}
         self.history.append({"step": state.global_step, "epoch": state.epoch, "eval": metrics})
-        self._emit(state, metrics)
+        self._emit(state, metrics, kind="eval")
 
-    def _emit(self, state, eval_metrics: dict | None = None) -> None:
+    def _emit(self, state, eval_metrics: dict | None = None, kind: str = "step") -> None:
         if self.on_event is None or not state.is_world_process_zero:
             return
         elapsed = time.monotonic() - self.started
         step, total = state.global_step, state.max_steps
         remaining = elapsed / step * (total - step) if step else None
         self.on_event(TrainProgress(step, total, round(state.epoch or 0.0, 3), self.loss,
-                                    self.learning_rate, elapsed, remaining, eval_metrics))
+                                    self.learning_rate, elapsed, remaining, eval_metrics, kind))
 
 
 def device_description() -> str:
@@ -117,6 +119,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     output_dir = Path(output_dir)
     if output_dir.exists() and not overwrite:
         raise ValueError(f"{output_dir} already exists; choose another output or allow overwriting")
+    if output_dir.exists() and not runs.is_complete(output_dir):
+        raise ValueError(f"{output_dir} exists and is not a saved run; overwriting replaces only runs")
     if "train" not in data:
         raise ValueError(f"expected a 'train' split in the data, found {', '.join(data) or 'none'}")
     set_seed(config.seed)
@@ -158,6 +162,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
         metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # under torchrun, every process returns once the run is saved
     return TrainResult(output_dir, metrics, progress.stopped, trainer.state.global_step,
                        trainer.state.max_steps, seconds, progress.history)
 
@@ -235,7 +241,8 @@ def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progr
     """Write the run into a hidden directory, score it from disk, then rename it into place."""
     staging = runs.staging_dir(output_dir)
     try:
-        trainer.save_model(str(staging))
+        # save_pretrained, not trainer.save_model: that also pickles the TrainingArguments.
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
         (staging / "train_config.json").write_text(config.to_json())
         scores = {}
