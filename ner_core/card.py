@@ -38,6 +38,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
         "## Training",
         "",
         f"- Device: {facts['device']}",
+        f"- Weights saved as {facts.get('weights', 'float32')}",
         f"- Time: {facts['seconds']:.0f} s for {facts['steps']} steps; final training loss "
         f"{facts['train_loss']}",
         "",

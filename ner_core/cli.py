@@ -37,6 +37,8 @@ def _train_parser(commands) -> None:
     parser.add_argument("--output", required=True, help="directory to save the run into")
     parser.add_argument("--preset", default="recipe", choices=sorted(PRESETS))
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
+    parser.add_argument("--half", action="store_true",
+                        help="save the weights in float16: half the size, loaded as float32")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_ = f"{f.metadata['help']} (recipe: {f.default})"
@@ -130,7 +132,8 @@ def run_train(args) -> None:
 
     try:
         result = fine_tune(config, data, output, on_event=on_event if main_process else None,
-                           should_stop=lambda: bool(stop), overwrite=args.overwrite)
+                           should_stop=lambda: bool(stop), overwrite=args.overwrite,
+                           half=args.half)
     finally:
         for bar in bars:
             bar.close()

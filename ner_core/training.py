@@ -110,8 +110,11 @@ def device_description() -> str:
 
 def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               on_event: Callable[[TrainProgress], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, overwrite: bool = False) -> TrainResult:
+              should_stop: Callable[[], bool] | None = None, overwrite: bool = False,
+              half: bool = False) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
+
+    ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
 
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
@@ -158,10 +161,11 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     facts = {"seconds": round(seconds, 1), "steps": trainer.state.global_step,
              "total_steps": trainer.state.max_steps, "stopped_early": progress.stopped,
              "train_sentences": len(train_split), "device": device_description(),
-             "train_loss": round(state.training_loss, 4), "base_model": config.base_model}
+             "train_loss": round(state.training_loss, 4), "base_model": config.base_model,
+             "weights": "float16" if half else "float32"}
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
-        metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress))
+        metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress, half))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # under torchrun, every process returns once the run is saved
     return TrainResult(output_dir, metrics, progress.stopped, trainer.state.global_step,
@@ -237,12 +241,15 @@ def _compute_metrics(labels: list[str]):
     return compute_metrics
 
 
-def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress) -> dict:
+def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress, half: bool) -> dict:
     """Write the run into a hidden directory, score it from disk, then rename it into place."""
     staging = runs.staging_dir(output_dir)
     try:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if half:
+            model = model.to(torch.float16)  # training is over; scores below read the saved copy
         # save_pretrained, not trainer.save_model: that also pickles the TrainingArguments.
-        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(staging))
+        model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
         (staging / "train_config.json").write_text(config.to_json())
         scores = {}

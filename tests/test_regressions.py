@@ -43,3 +43,20 @@ def test_label_all_tokens_needs_label_names(tiny_bert):
     with pytest.raises(ValueError, match="label_all_tokens needs"):
         windows_for_sentences(tokenizer, [["zyx"]], [0], 16, False, 0, labels=[[1]],
                               label_all_tokens=True)
+
+
+def test_half_saves_float16_weights_that_load_as_float32(tiny_bert, conll_dir, tmp_path):
+    from safetensors import safe_open
+
+    from ner_core import Recognizer, TrainConfig, fine_tune, load_data
+
+    config = TrainConfig(base_model=str(tiny_bert), epochs=1, train_batch_size=8, max_length=64,
+                         learning_rate=1e-3)
+    result = fine_tune(config, load_data(conll_dir), tmp_path / "half", half=True)
+    with safe_open(str(tmp_path / "half" / "model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.float16"}
+    assert result.metrics["training"]["weights"] == "float16"
+    recognizer = Recognizer(str(tmp_path / "half"))
+    assert next(recognizer.model.parameters()).dtype.is_floating_point
+    assert str(next(recognizer.model.parameters()).dtype) == "torch.float32"
+    assert "validation" in result.metrics
