@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from .config import TrainConfig
+from .labels import entity_types
 
 
 def _scores_table(scores: dict) -> list[str]:
@@ -45,6 +46,21 @@ def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
         "| hyperparameter | value |",
         "| --- | --- |",
         *[f"| {key} | {value} |" for key, value in asdict(config).items()],
+        "",
+        "## Rebuild",
+        "",
+        "```bash",
+        config.command_line(f"runs/{name}", facts.get("data") or "DATA",
+                            half=facts.get("weights") == "float16"),
+        "```",
+        "",
+        "## Limits",
+        "",
+        f"- It knows only the entity types of its training data: {', '.join(entity_types(facts['labels']))}.",
+        *(["- Its tokenizer lowercases: capitals, a strong cue for names, are invisible to it."]
+          if facts.get("lowercase") else []),
+        "- It is as good as its training data is like your text; scores above are on held-out "
+        "sentences of the same collection.",
         "",
         "## Use",
         "",

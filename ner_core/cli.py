@@ -133,7 +133,7 @@ def run_train(args) -> None:
     try:
         result = fine_tune(config, data, output, on_event=on_event if main_process else None,
                            should_stop=lambda: bool(stop), overwrite=args.overwrite,
-                           half=args.half)
+                           half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"))
     finally:
         for bar in bars:
             bar.close()

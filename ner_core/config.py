@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -83,6 +84,26 @@ class TrainConfig:
         for name in ("label_all_tokens", "document_context"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, found {getattr(self, name)!r}")
+
+    def command_line(self, output: str, data: str, half: bool = False) -> str:
+        """The ``python -m ner_core train`` line that runs this config (flags for non-defaults).
+
+        >>> TrainConfig(base_model="minilm", epochs=1.0).command_line("runs/x", "data/")
+        'python -m ner_core train --base-model minilm --data data/ --output runs/x --epochs 1.0'
+        """
+        default = TrainConfig()
+        args = ["python", "-m", "ner_core", "train", "--base-model", self.base_model,
+                "--data", data, "--output", output]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "base_model" or value == getattr(default, f.name):
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else "--no-" + f.name.replace("_", "-"))
+            else:
+                args += [flag, str(value)]
+        return shlex.join(args + (["--half"] if half else []))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -111,10 +111,11 @@ def device_description() -> str:
 def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               on_event: Callable[[TrainProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None, overwrite: bool = False,
-              half: bool = False) -> TrainResult:
+              half: bool = False, data_source: str | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
+    ``data_source`` says where ``data`` came from, for the model card's rebuild command.
 
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
@@ -162,7 +163,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
              "total_steps": trainer.state.max_steps, "stopped_early": progress.stopped,
              "train_sentences": len(train_split), "device": device_description(),
              "train_loss": round(state.training_loss, 4), "base_model": config.base_model,
-             "weights": "float16" if half else "float32"}
+             "weights": "float16" if half else "float32", "data": data_source,
+             "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
         metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress, half))

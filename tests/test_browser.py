@@ -1,0 +1,185 @@
+"""The app end to end in headless Chromium, against ``python app.py`` on a local port.
+
+The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+ORG entity). Tests run in file order: the fine-tune of one test must be over before the next starts,
+as the server runs one fine-tune at a time. A failing test leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import make_sentences, write_conll
+from live_app import APP_DIR, runs_with_tiny, serve_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic"]
+ARTIFACTS = APP_DIR / "test-artifacts"
+# Cells of a Gradio Dataframe, row by row (its rows are virtualised divs, not <tr>).
+TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-row')).map(
+    row => Array.from(row.querySelectorAll('[role=gridcell]')).map(cell => cell.innerText.trim()))"""
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, tiny_bert):
+    directory = tmp_path_factory.mktemp("browser-app")
+    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(20_000)
+    # Nothing but the local server: fonts or analytics from elsewhere are refused.
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
+                  else route.abort())
+    page = context.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#text textarea")
+    failed_before = request.session.testsfailed
+    yield page
+    # A failed call is counted before fixtures are torn down.
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def table_rows(page, elem_id: str) -> list[list[str]]:
+    return page.locator(f"#{elem_id}").evaluate(TABLE_ROWS)
+
+
+def choose(page, dropdown_id: str, option: str) -> None:
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def options_of(page, dropdown_id: str, wait_for: str) -> list[str]:
+    page.locator(f"#{dropdown_id} input").click()
+    sync_api.expect(page.get_by_role("option", name=wait_for, exact=True)).to_be_visible()
+    names = [text.split("\n")[-1] for text in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    return names
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.locator("input[type=number]").and_(page.get_by_label(label))
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def fill_fine_tune(page, train_file: Path, name: str, epochs: int, batch_size: int = 16) -> None:
+    page.get_by_role("tab", name="Fine-tune").click()
+    choose(page, "base", "tiny")
+    page.get_by_label("Upload CoNLL files").check()
+    page.locator("#train-file input[type=file]").set_input_files(str(train_file))
+    sync_api.expect(page.locator("#upload-note")).to_contain_text(
+        f"{train_file.name}: 40 sentences, IOB2, types LOC, MISC, ORG, PER")
+    page.get_by_label("Run name").fill(name)
+    set_number(page, "Epochs", epochs)
+    set_number(page, "Batch size", batch_size)
+    set_number(page, "Max sequence length (sub-tokens)", 64)  # tiny models hold 128 positions
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory) -> Path:
+    return write_conll(tmp_path_factory.mktemp("browser-data") / "train.txt",
+                       make_sentences(40, seed=11))
+
+
+def test_highlight_marks_entities_and_lists_them(page):
+    text = "anna weber visited berlin. Then nordbank left."
+    page.fill("#text textarea", text)
+    page.click("#find")
+
+    marked = page.locator("#highlighted .token.highlighted")
+    sync_api.expect(marked).to_have_count(2)
+    assert marked.all_inner_texts() == ["anna weber visited berlin.", "Then nordbank left."]
+    sync_api.expect(page.locator("#entities [role=row].virtual-row")).to_have_count(2)
+    assert table_rows(page, "entities") == [["anna weber visited berlin.", "ORG", "1", "0", "26"],
+                                            ["Then nordbank left.", "ORG", "1", "27", "46"]]
+    sync_api.expect(page.get_by_text("2 entities in")).to_contain_text("with tiny")
+
+
+def test_fine_tune_runs_and_offers_the_new_model(page, train_file):
+    fill_fine_tune(page, train_file, "browser-run", epochs=1)
+    progress = page.locator("#progress")
+    before = progress.inner_text()
+    assert "browser-run" not in before
+
+    page.click("#start")
+    # 40 sentences in batches of 16: three steps.
+    sync_api.expect(progress).to_contain_text("finished · browser-run · step 3 of 3", timeout=120_000)
+    assert progress.locator("progress").get_attribute("value") == "1.0000"
+    log = page.locator("#log textarea").input_value()
+    assert "training on 40 sentences" in log and log.endswith("finished; saved as browser-run")
+    sync_api.expect(page.locator("#failure")).to_have_text("")
+    sync_api.expect(page.get_by_text("browser-run.zip")).to_be_visible()
+    command = page.locator(".cm-content", has_text="python -m ner_core train")
+    sync_api.expect(command).to_contain_text("--base-model tiny")
+
+    page.get_by_role("tab", name="Highlight").click()  # no reload: the timer refreshed the pickers
+    assert options_of(page, "model", wait_for="browser-run") == ["browser-run", "tiny"]
+    choose(page, "model", "browser-run")
+    page.fill("#text textarea", "anna weber visited berlin.")
+    page.click("#find")
+    sync_api.expect(page.get_by_text("entities in")).to_contain_text("with browser-run")
+
+
+def test_evaluate_an_uploaded_file(page, tmp_path):
+    sentences = make_sentences(30, seed=7)
+    labelled = write_conll(tmp_path / "labelled.txt", sentences)
+    support = {kind: sum(tag == f"B-{kind}" for s in sentences for _, tag in s)
+               for kind in ["LOC", "MISC", "ORG", "PER"]}
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_label("Uploaded file").check()
+    page.locator("#eval-file input[type=file]").set_input_files(str(labelled))
+    sync_api.expect(page.locator("#eval-file")).to_contain_text("labelled.txt")
+    page.click("#evaluate")
+
+    sync_api.expect(page.locator("#per-entity [role=row].virtual-row")).to_have_count(4, timeout=60_000)
+    rows = table_rows(page, "per-entity")
+    assert [row[0] for row in rows] == ["LOC", "MISC", "ORG", "PER"]
+    assert {row[0]: int(row[-1]) for row in rows} == support
+    assert table_rows(page, "overall")[0][-1] == "30"
+    sync_api.expect(page.locator("#errors")).to_contain_text("30 of 30 sentences")
+
+
+def test_stop_keeps_the_weights_so_far(page, train_file):
+    fill_fine_tune(page, train_file, "browser-stop", epochs=50, batch_size=1)
+    page.click("#start")
+    progress = page.locator("#progress")
+    # 40 steps an epoch: the step counter shows long before the end.
+    sync_api.expect(progress).to_contain_text("running · browser-stop · step", timeout=60_000)
+    page.click("#stop")
+
+    sync_api.expect(progress).to_contain_text("stopped · browser-stop · step", timeout=60_000)
+    assert "of 2000" in progress.inner_text()
+    log = page.locator("#log textarea")
+    sync_api.expect(log).to_have_value(re.compile(
+        r"stopped at step (\d+) of 2000; the weights so far are saved as browser-stop$"))
+    requested, kept = log.input_value().split("stop requested: finishing the current step")
+    assert "browser-stop" not in kept.splitlines()[0]
+    steps = int(re.search(r"stopped at step (\d+) of 2000", kept).group(1))
+    assert 0 < steps < 2000
+    sync_api.expect(page.get_by_text("browser-stop.zip")).to_be_visible()
+    sync_api.expect(page.locator("#result-table")).to_contain_text("stopped before a final evaluation")
