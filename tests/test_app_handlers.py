@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import shlex
+import tempfile
 import threading
 import zipfile
 from dataclasses import fields
@@ -37,6 +38,14 @@ BIASED_ENTITIES = [("Anna Weber visited Berlin.", 0, 26), ("Then Nordbank left."
                    ("Li Wei met Globex.", 49, 67)]
 
 
+@pytest.fixture(autouse=True)
+def temporary_files_in_tmp_path(tmp_path, monkeypatch):
+    """Downloads and zips the handlers write go under the test's own directory."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+
+
 @pytest.fixture(scope="module")
 def biased_model(tmp_path_factory, tiny_bert) -> Path:
     return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
@@ -46,14 +55,12 @@ def biased_model(tmp_path_factory, tiny_bert) -> Path:
 def biased(runs_dir, biased_model) -> str:
     make_run(runs_dir, "biased", biased_model)
     yield "biased"
-    studio_models.forget("biased")  # recognizers are cached by name, across tests
 
 
 @pytest.fixture
 def untrained(runs_dir, tiny_bert) -> str:
     make_run(runs_dir, "untrained", tiny_bert)
     yield "untrained"
-    studio_models.forget("untrained")
 
 
 def form(**changes) -> dict:
@@ -119,8 +126,6 @@ def test_highlight_refuses_models_it_does_not_offer(biased, model, hub_id, messa
         app.highlight("Anna Weber visited Berlin.", model, hub_id, 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: a 'Hub id' shaped like dir/name is loaded from a "
-                   "local directory relative to the server's working directory")
 def test_hub_id_box_does_not_load_local_directories(biased_model, tmp_path, monkeypatch):
     local = tmp_path / "cwd"
     make_run(local, "name", biased_model)  # local/name: a model directory, not a saved run
@@ -133,6 +138,16 @@ def test_highlight_refuses_text_over_the_limit(biased):
     text = "a " * (hl.MAX_CHARS // 2) + "b"
     with pytest.raises(gr.Error, match=f"at most {hl.MAX_CHARS:,} characters, found {len(text):,}"):
         app.highlight(text, biased, "", 0.0)
+
+
+def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
+    def broken(text, choice, hub_id):
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(hl, "recognize", broken)
+    with pytest.raises(gr.Error, match="unexpected RuntimeError; it is logged") as caught:
+        app.highlight("Anna Weber visited Berlin.", biased, "", 0.0)
+    assert "internal detail" not in str(caught.value)
 
 
 def test_filter_by_score_hides_low_scores(untrained):
@@ -163,7 +178,8 @@ def test_make_config_accepts_whole_floats_from_number_boxes():
     config = ft.make_config("minilm", "", form(train_batch_size=16.0, seed=7.0, max_length=64.0))
     assert config == TrainConfig(base_model="minilm", learning_rate=3e-4, train_batch_size=16,
                                  epochs=1.0, seed=7, weight_decay=0.01, warmup_ratio=0.1,
-                                 max_length=64, max_train_sentences=None)
+                                 max_length=64, max_train_sentences=None,
+                                 logging_steps=config.logging_steps)  # the app's own choice
     assert isinstance(config.train_batch_size, int) and isinstance(config.max_length, int)
 
 
@@ -173,8 +189,22 @@ def test_make_config_reads_max_train_sentences():
     assert ft.make_config("minilm", "", form(max_train_sentences=500.0)).max_train_sentences == 500
 
 
-def test_make_config_takes_the_hub_box_over_the_picker():
+def test_make_config_takes_the_hub_box_over_the_picker(monkeypatch):
+    monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
     assert ft.make_config("minilm", " owner/name ", form()).base_model == "owner/name"
+
+
+def test_make_config_says_at_once_that_a_hub_base_is_out_of_reach():
+    with pytest.raises(ValueError, match="cannot be reached"):
+        ft.make_config("minilm", "owner/name", form())
+
+
+def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "local").mkdir(parents=True)
+    monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
+    with pytest.raises(ValueError, match="expected a listed base model or a Hub id, found 'runs/local'"):
+        ft.make_config("minilm", "runs/local", form())
 
 
 @pytest.mark.parametrize("base, hub_id, changes, message", [
@@ -228,7 +258,8 @@ def test_describe_upload_counts_sentences_and_types(tmp_path):
 def test_describe_upload_converts_iob1(tmp_path):
     path = tmp_path / "iob1.txt"
     path.write_text("Anna I-PER\nWeber I-PER\nvisited O\nBerlin I-LOC\n\nNordbank I-ORG\nleft O\n")
-    assert ft.describe_upload(str(path)) == "`iob1.txt`: 2 sentences, IOB1, converted to IOB2, types LOC, ORG, PER"
+    assert ft.describe_upload(str(path)) \
+        == "`iob1.txt`: 2 sentences, IOB1, converted to IOB2, types LOC, ORG, PER"
 
 
 def test_describe_upload_names_file_and_line_of_a_bad_tag(tmp_path):
@@ -338,28 +369,34 @@ def test_compare_handler_on_two_models(biased, untrained, labelled):
 
 
 SCRIPT = "<script>alert(1)</script>"
+IMAGE = "<img/src=x/onerror=alert(2)>"  # outside every gold entity
 
 
 @pytest.fixture
 def hostile_result(biased, tmp_path) -> dict:
-    """Evaluated by ``biased`` (one ORG per sentence): PER and LOC wrong type, ORG wrong boundary."""
+    """Evaluated by ``biased`` (one ORG per sentence): ORG has a wrong boundary, the rest a wrong type."""
     path = tmp_path / "hostile.txt"
-    path.write_text(f"{SCRIPT} B-PER\nvisited O\nberlin B-LOC\n. O\n\n"
+    path.write_text(f"{SCRIPT} B-PER\nvisited O\nberlin B-LOC\n{IMAGE} O\n. O\n\n"
                     "anna B-PER\nweber I-PER\nleft O\n\n"
-                    "the O\nnordbank B-ORG\n& O\nx<b>y B-MISC\nleft O\n. O\n")
+                    "the O\nnordbank B-ORG\n& O\nx<b>y B-MISC\nleft O\n. O\n\n"
+                    "zz B-<u>T\n. O\n")
     return ev.run_evaluation(biased, "upload", str(path), "default")
 
 
 def test_error_browser_escapes_html(hostile_result):
     page = ev.error_browser(hostile_result, "all", "all", "")
-    assert SCRIPT not in page and "<b>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "x&lt;b&gt;y" in page and " &amp; " in page
+    assert "<script" not in page and "<img" not in page and "<b>" not in page
+    # Each token shows twice, under gold and under predicted.
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    assert page.count("&lt;img/src=x/onerror=alert(2)&gt;") == 2
+    assert page.count("x&lt;b&gt;y") == 2 and page.count(" &amp; ") == 2
+    assert "<u>" not in page and "<small>&lt;u&gt;T</small>" in page  # a type is text too
 
 
 @pytest.mark.parametrize("kind, entity_type, query, sentences", [
-    ("all", "all", "", [0, 1, 2]),
-    ("wrong type", "all", "", [0, 1, 2]),
+    ("all", "all", "", [0, 1, 2, 3]),
+    ("wrong type", "all", "", [0, 1, 2, 3]),
+    ("wrong type", "<u>T", "", [3]),
     ("wrong type", "PER", "", [0, 1]),
     ("wrong type", "LOC", "", [0]),
     ("wrong boundary", "all", "", [2]),
@@ -474,3 +511,67 @@ def test_failing_data_loading_fails_the_job(tmp_path):
     jobs.start(TrainConfig(), load_nothing, tmp_path / "no-data")
     snapshot = jobs.wait(5)
     assert (snapshot.state, snapshot.error) == ("failed", "train.txt:3: expected a tag")
+
+
+# The page's one-second refresh -------------------------------------------------------------------
+
+def finished_fine_tune(config, data, output_dir, on_event, should_stop):
+    on_event(TrainProgress(3, 3, 1.0, 0.25, 1e-4, 2.0, 0.0, kind="log"))
+    return TrainResult(output_dir, {"training": {"steps": 3}}, False, 3, 3, 2.0)
+
+
+@pytest.fixture
+def finished_job(monkeypatch, runs_dir, biased) -> FineTuneJobs:
+    """The app's job, finished: it 'saved' the run ``biased`` (no validation split, so no scores)."""
+    jobs = FineTuneJobs(finished_fine_tune)
+    jobs.start(TrainConfig(base_model="minilm"), load_three, runs_dir / biased)
+    assert jobs.wait(5).state == "finished"
+    monkeypatch.setattr(ft, "JOBS", jobs)
+    return jobs
+
+
+def test_poll_shows_a_finished_job_once(finished_job):
+    (progress, losses, _, log, table, download, error, model, eval_model, other, base, seen,
+     zipped) = app.poll(["biased"], None)
+    assert progress.startswith("<div class='job-state'><b>finished</b> · biased · "
+                               "step 3 of 3, epoch 1.00<")
+    assert "<progress max='1' value='1.0000'" in progress
+    assert losses.values.tolist() == [[3, 0.25]]
+    assert log.splitlines()[-1].endswith("finished; saved as biased")
+    assert table.columns.tolist() == ["note"] and "no validation data" in table["note"][0]
+    with zipfile.ZipFile(download) as archive:
+        assert "model.safetensors" in {Path(n).name for n in archive.namelist()}
+    assert error == ""
+    assert all(p == {"__type__": "update"} for p in (model, eval_model, other, base))  # unchanged
+    assert (seen, zipped) == (["biased"], "biased")
+
+    again = app.poll(seen, zipped)
+    assert again[4] == again[5] == {"__type__": "update"}  # table and zip are not made again
+
+
+def test_poll_refreshes_the_pickers_when_runs_change(finished_job):
+    *_, model, eval_model, other, base, seen, zipped = app.poll([], "biased")
+    assert [value for _, value in model.choices] == ["biased"]
+    assert eval_model.choices == other.choices == model.choices
+    assert "biased" in [value for _, value in base.choices]
+    assert seen == ["biased"]
+
+
+def test_poll_reports_a_failure(monkeypatch, tmp_path):
+    fake = FakeFineTune()
+    fake.failures.append(RuntimeError("disk full"))
+    jobs = FineTuneJobs(fake)
+    jobs.start(TrainConfig(), load_three, tmp_path / "broken")
+    jobs.wait(5)
+    monkeypatch.setattr(ft, "JOBS", jobs)
+    progress, *_, table, download, error = app.poll([], None)[:7]
+    assert "<b>failed</b> · broken" in progress
+    assert error == "**Failed:** disk full"
+    assert table == download == {"__type__": "update"}
+
+
+def test_poll_zips_a_finished_run_once_for_all_visitors(finished_job):
+    first = app.poll(["biased"], None)[5]
+    second = app.poll(["biased"], None)[5]  # another browser tab: its own zipped state is None
+    assert Path(first).is_file() and Path(second).is_file()
+    assert first == second

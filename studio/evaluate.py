@@ -1,0 +1,114 @@
+"""The Evaluate tab: scores, per-entity table and chart, model comparison, and the error browser."""
+
+from __future__ import annotations
+
+import functools
+import html
+
+import pandas as pd
+
+from ner_core import evaluate as evaluate_split
+from ner_core import to_dataset_dict
+from ner_core.metrics import ERROR_KINDS
+
+from . import models
+from .finetune import _read_upload, conll2003
+from .highlight import color_map
+
+MAX_ERRORS_SHOWN = 200
+
+
+def load_split(source: str, upload: str | None):
+    """``validation`` or ``test`` of CoNLL-2003, or an uploaded labelled file."""
+    if source == "upload":
+        if not upload:
+            raise ValueError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
+        return to_dataset_dict({"file": _read_upload(upload).sentences})["file"]
+    data = conll2003()
+    if source not in data:
+        raise ValueError(f"expected a split the data has ({', '.join(data)}), found {source!r}")
+    return data[source]
+
+
+@functools.lru_cache(maxsize=8)
+def _evaluate_cached(model: str, source: str, mode: str) -> dict:
+    return evaluate_split(models.recognizer(model), load_split(source, None), mode=mode, errors=True)
+
+
+def run_evaluation(model: str, source: str, upload: str | None, mode: str) -> dict:
+    """Scores with errors; CoNLL-2003 results are kept for comparing models."""
+    model = models.pick(model, None)
+    if source == "upload":
+        return evaluate_split(models.recognizer(model), load_split(source, upload), mode=mode,
+                              errors=True)
+    return _evaluate_cached(model, source, mode)
+
+
+def overall_frame(result: dict) -> pd.DataFrame:
+    o = result["overall"]
+    return pd.DataFrame([[round(o["precision"], 4), round(o["recall"], 4), round(o["f1"], 4),
+                          round(o["accuracy"], 4), result["n_sentences"]]],
+                        columns=["precision", "recall", "F1", "accuracy", "sentences"])
+
+
+def per_entity_table(result: dict) -> pd.DataFrame:
+    return pd.DataFrame([[entity, round(s["precision"], 4), round(s["recall"], 4), round(s["f1"], 4),
+                          s["support"]] for entity, s in result["per_entity"].items()],
+                        columns=["entity", "precision", "recall", "F1", "support"])
+
+
+def comparison(a_name: str, a: dict, b_name: str, b: dict) -> pd.DataFrame:
+    """Per-entity F1 of two models side by side, with B minus A."""
+    rows = []
+    for entity in sorted(set(a["per_entity"]) | set(b["per_entity"])):
+        fa = a["per_entity"].get(entity, {}).get("f1", 0.0)
+        fb = b["per_entity"].get(entity, {}).get("f1", 0.0)
+        rows.append([entity, round(fa, 4), round(fb, 4), round(fb - fa, 4)])
+    rows.append(["overall", round(a["overall"]["f1"], 4), round(b["overall"]["f1"], 4),
+                 round(b["overall"]["f1"] - a["overall"]["f1"], 4)])
+    return pd.DataFrame(rows, columns=["entity", f"F1 {a_name}", f"F1 {b_name}", "difference"])
+
+
+def _marked(tokens: list[str], tags: list[str], colors: dict[str, str]) -> str:
+    """Tokens as HTML with each entity in its type's colour; all text escaped."""
+    out, i = [], 0
+    from ner_core.labels import spans
+
+    for label, start, end in spans(tags):
+        out += [html.escape(t) for t in tokens[i:start]]
+        words = html.escape(" ".join(tokens[start:end]))
+        out.append(f"<mark style='background:{colors.get(label, '#ddd')}55'>{words} "
+                   f"<small>{html.escape(label)}</small></mark>")
+        i = end
+    out += [html.escape(t) for t in tokens[i:]]
+    return " ".join(out)
+
+
+def error_browser(result: dict | None, kind: str, entity_type: str, query: str) -> str:
+    """The sentences with errors of the chosen kind and type, gold and predicted side by side."""
+    if not result:
+        return "<p>Evaluate a model to browse its errors.</p>"
+    query = (query or "").strip().lower()
+    colors = color_map(list(result["per_entity"]))
+    by_sentence: dict[int, list[dict]] = {}
+    for error in result["errors"]:
+        span = error["gold"] or error["predicted"]
+        words = " ".join(result["tokens"][error["sentence"]][span[1]:span[2]]).lower()
+        if (kind in ("all", error["kind"]) and entity_type in ("all", span[0])
+                and query in words):
+            by_sentence.setdefault(error["sentence"], []).append(error)
+    if not by_sentence:
+        return "<p>No errors match these filters.</p>"
+    rows = []
+    for s in list(by_sentence)[:MAX_ERRORS_SHOWN]:
+        tokens = result["tokens"][s]
+        labels = ", ".join(sorted({e["kind"] for e in by_sentence[s]}))
+        rows.append(f"<tr><td>{s}</td><td>{html.escape(labels)}</td>"
+                    f"<td>{_marked(tokens, result['gold'][s], colors)}</td>"
+                    f"<td>{_marked(tokens, result['predicted'][s], colors)}</td></tr>")
+    shown = f"{min(len(by_sentence), MAX_ERRORS_SHOWN)} of {len(by_sentence)} sentences"
+    return (f"<p>{shown}</p><table class='errors'><tr><th>#</th><th>errors</th><th>gold</th>"
+            f"<th>predicted</th></tr>{''.join(rows)}</table>")
+
+
+KIND_CHOICES = ["all", *ERROR_KINDS]

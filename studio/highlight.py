@@ -1,0 +1,75 @@
+"""The Highlight tab: entities of pasted text, filtered by score, as highlights, a table and files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import models
+
+MAX_CHARS = 100_000
+TABLE_COLUMNS = ["text", "type", "score", "start", "end"]
+# One stable colour per type; types beyond CoNLL's four take the next palette colour by name.
+COLORS = {"PER": "#f59e0b", "ORG": "#3b82f6", "LOC": "#10b981", "MISC": "#a855f7"}
+PALETTE = ["#ef4444", "#14b8a6", "#eab308", "#ec4899", "#6366f1", "#84cc16", "#f97316", "#06b6d4"]
+
+EXAMPLES = [
+    "Angela Merkel met Siemens chief executive Roland Busch in Paris on Tuesday, a spokesman for "
+    "the German government said.",
+    "Marie Curie was born in Warsaw in 1867. She moved to Paris, studied at the Sorbonne and "
+    "shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel.",
+    "Toyota said on Friday it would build a new battery plant in North Carolina.\n\n"
+    "The Japanese carmaker, which competes with Volkswagen and General Motors, expects the "
+    "factory near Greensboro to employ 1,750 people. Chief executive Koji Sato told reporters in "
+    "Tokyo that the United States remained its most important market.\n\n"
+    "Shares of Toyota rose 2 percent in Tokyo, while analysts at Nomura and Goldman Sachs said "
+    "the plan matched their forecasts.",
+]
+
+
+def color_map(types: list[str]) -> dict[str, str]:
+    others = sorted(t for t in types if t not in COLORS)
+    return {**COLORS, **{t: PALETTE[i % len(PALETTE)] for i, t in enumerate(others)}}
+
+
+def recognize(text: str, choice: str | None, hub_id: str | None) -> tuple[list[dict], str]:
+    """All entities of ``text`` (no threshold) and a line saying what it took."""
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
+                         "paste a shorter text or use `python -m ner_core predict --input FILE`")
+    name = models.pick(choice, hub_id)
+    recognizer = models.recognizer(name)
+    started = time.perf_counter()
+    entities = recognizer.recognize(text)
+    milliseconds = (time.perf_counter() - started) * 1000
+    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`"
+
+
+def visible(entities: list[dict], threshold: float) -> list[dict]:
+    return [e for e in entities if e["score"] >= threshold]
+
+
+def highlighted(text: str, entities: list[dict]) -> dict:
+    return {"text": text, "entities": [{"entity": e["label"], "start": e["start"], "end": e["end"]}
+                                       for e in entities]}
+
+
+def table(entities: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in entities],
+                        columns=TABLE_COLUMNS)
+
+
+def downloads(entities: list[dict]) -> list[str]:
+    """The entities as ``entities.json`` and ``entities.csv`` in a fresh temporary directory."""
+    directory = Path(tempfile.mkdtemp(prefix="entities-"))
+    (directory / "entities.json").write_text(json.dumps(entities, ensure_ascii=False, indent=2))
+    with open(directory / "entities.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label", "score", "start", "end"])
+        writer.writeheader()
+        writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
+    return [str(directory / "entities.json"), str(directory / "entities.csv")]

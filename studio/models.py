@@ -1,0 +1,54 @@
+"""Which models the pickers offer, and the loaded recognizers, shared by every visitor."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from ner_core import Recognizer, hub, list_runs, models
+from ner_core.models import resolve
+
+MAX_LOADED = 3
+_loaded: OrderedDict[str, Recognizer] = OrderedDict()
+_lock = threading.Lock()
+
+
+def model_choices() -> list[str]:
+    """``default`` when it is bundled, then every finished run, newest first."""
+    bundled = [models.DEFAULT] if (models.BUNDLED_DIR / "model.safetensors").is_file() else []
+    return bundled + list_runs()
+
+
+def pick(choice: str | None, hub_id: str | None) -> str:
+    """The model to use: a typed Hub id wins over the picker."""
+    hub_id = (hub_id or "").strip()
+    if hub_id:
+        if not hub.is_hub_id(hub_id):
+            raise ValueError(f"expected a Hub id like 'owner/name', found {hub_id!r}")
+        return hub_id
+    if not choice:
+        raise ValueError("choose a model first (no model is bundled or trained yet: run a fine-tune)")
+    # Names from the page are only ever looked up among the offered models, never used as paths.
+    if choice not in model_choices():
+        raise ValueError(f"expected one of the listed models, found {choice!r}")
+    return choice
+
+
+def recognizer(name: str) -> Recognizer:
+    """The loaded recognizer for ``name``; the least recently used one is dropped past three.
+
+    A run replaced on disk (``train --overwrite``) is loaded again: the key has its weights' time.
+    """
+    source = resolve(name, local_paths=False)
+    weights = source.path / "model.safetensors" if source.path else None
+    key = f"{name}@{weights.stat().st_mtime_ns if weights and weights.exists() else ''}"
+    with _lock:
+        if key in _loaded:
+            _loaded.move_to_end(key)
+            return _loaded[key]
+    loaded = Recognizer(name, local_paths=False)  # outside the lock: loading takes seconds
+    with _lock:
+        _loaded[key] = loaded
+        while len(_loaded) > MAX_LOADED:
+            _loaded.popitem(last=False)
+    return loaded
