@@ -199,20 +199,3 @@ def windows_for_sentences(
         label_all_tokens=label_all_tokens,
         b_to_i=b_to_i_ids(label_names) if label_names else None,
     )
-
-
-def tags_from_windows(
-    windows: list[Window],
-    predictions: list[list[int]],
-    sentences: list[list[str]],
-    id2label: dict[int, str],
-) -> list[list[str]]:
-    """Word tags per sentence from each window's predicted label id per token position.
-
-    A word no window owns (it has no sub-tokens) is tagged ``O``.
-    """
-    tags = [["O"] * len(words) for words in sentences]
-    for window, predicted in zip(windows, predictions):
-        for s, w, position in window.owned:
-            tags[s][w] = id2label[int(predicted[position])]
-    return tags

@@ -13,6 +13,7 @@ import logging
 import torch
 
 from . import models
+from .config import TrainConfig
 from .features import Window, windows_for_sentences
 from .labels import spans
 from .text import segment
@@ -20,8 +21,8 @@ from .text import segment
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 200_000
-DEFAULT_MAX_LENGTH = 256
-DEFAULT_CONTEXT_TOKENS = 64
+# A model saved without train_config.json is read as the defaults would have trained it.
+_TRAINED_AS = TrainConfig()
 
 
 class Recognizer:
@@ -42,9 +43,9 @@ class Recognizer:
         self.model.to(self.device)
         saved = models.train_config_of(self.source) or {}
         limit = getattr(self.model.config, "max_position_embeddings", 512)
-        self.max_length = min(saved.get("max_length", DEFAULT_MAX_LENGTH), limit)
+        self.max_length = min(saved.get("max_length", _TRAINED_AS.max_length), limit)
         self.document_context = bool(saved.get("document_context", False))
-        self.context_tokens = saved.get("context_tokens", DEFAULT_CONTEXT_TOKENS)
+        self.context_tokens = saved.get("context_tokens", _TRAINED_AS.context_tokens)
         self.batch_size = batch_size
         self.max_text_chars = max_text_chars
         self.id2label = {int(i): label for i, label in self.model.config.id2label.items()}

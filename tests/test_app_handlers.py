@@ -30,7 +30,6 @@ from ner_core.training import TrainProgress, TrainResult
 from studio import evaluate as ev
 from studio import finetune as ft
 from studio import highlight as hl
-from studio import models as studio_models
 
 TEXT = "Anna Weber visited Berlin.  Then Nordbank left.\n\nLi Wei met Globex."
 # One ORG entity per sentence, from its first letter to its full stop.

@@ -8,7 +8,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 
 from conftest import make_sentences
 from ner_core.features import (IGNORE, b_to_i_ids, build_windows, context_groups, special_tokens,
-                               tags_from_windows, windows_for_sentences, word_pieces)
+                               windows_for_sentences, word_pieces)
 from ner_core.labels import CONLL2003_LABELS
 
 LABEL_ID = {label: i for i, label in enumerate(CONLL2003_LABELS)}
@@ -208,6 +208,15 @@ def test_no_document_context(tokenizer, document_context, context_tokens):
 ])
 def test_context_groups(doc_ids, document_context, expected):
     assert context_groups(doc_ids, document_context) == expected
+
+
+def tags_from_windows(windows, predictions, sentences, id2label):
+    """Word tags from each window's predictions at the positions of the words it owns."""
+    tags = [["O"] * len(words) for words in sentences]
+    for window, predicted in zip(windows, predictions):
+        for s, w, position in window.owned:
+            tags[s][w] = id2label[int(predicted[position])]
+    return tags
 
 
 @pytest.mark.parametrize("max_length", [128, 16, 6])
