@@ -51,6 +51,14 @@ def hub_reachable() -> bool:
     return bool(result)
 
 
+def is_cached(repo_id: str) -> bool:
+    """True when a Hub model's files are in the local Hugging Face cache (usable offline)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
 def require_hub(what: str, instead: str) -> None:
     """Raise ``ValueError`` in one sentence when ``what`` needs the Hub and it is unreachable."""
     if not hub_reachable():

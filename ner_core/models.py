@@ -62,6 +62,8 @@ def resolve(name: str, local_paths: bool = True) -> ModelSource:
         _check_model_dir(path)
         return ModelSource(name, "directory", str(path))
     if hub.is_hub_id(name):
+        if not hub.hub_reachable() and hub.is_cached(name):
+            return ModelSource(name, "hub", name)  # loads from the local cache, offline
         hub.require_hub(f"the model {name!r} is not a saved run or a directory, so it",
                         "name 'default', 'minilm', a saved run or a model directory instead")
         return ModelSource(name, "hub", name)
@@ -78,10 +80,15 @@ def _check_model_dir(path: Path) -> None:
         raise ValueError(f"{path}: expected safetensors weights (model.safetensors), found {found}")
 
 
+def _offline(source: ModelSource) -> dict:
+    """Hub models load from the cache alone when the Hub is unreachable, instead of retrying."""
+    return {"local_files_only": True} if source.kind == "hub" and not hub.hub_reachable() else {}
+
+
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.location)
+    tokenizer = AutoTokenizer.from_pretrained(source.location, **_offline(source))
     if not tokenizer.is_fast:
         raise ValueError(f"{source.name}: expected a model with a fast tokenizer (word offsets "
                          "need one), found a slow one")
@@ -94,7 +101,7 @@ def load_for_inference(source: ModelSource):
     from transformers import AutoModelForTokenClassification
 
     model = AutoModelForTokenClassification.from_pretrained(
-        source.location, use_safetensors=True, dtype=torch.float32)
+        source.location, use_safetensors=True, dtype=torch.float32, **_offline(source))
     if _has_generic_labels(model.config.id2label):
         raise ValueError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
                          "a model without them (an encoder: fine-tune it first)")
@@ -109,14 +116,15 @@ def load_for_training(source: ModelSource, labels: list[str]):
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    config = AutoConfig.from_pretrained(source.location)
+    config = AutoConfig.from_pretrained(source.location, **_offline(source))
     current = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
     if current != labels and not _has_generic_labels(config.id2label):
         logger.info("%s was trained on labels %s; a new head is trained for %s", source.name, current, labels)
     model = AutoModelForTokenClassification.from_pretrained(
         source.location, use_safetensors=True, dtype=torch.float32,
         num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
+        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True,
+        **_offline(source))
     return model, load_tokenizer(source)
 
 

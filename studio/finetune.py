@@ -45,6 +45,10 @@ def base_choices() -> tuple[list[str], str, str]:
     if hub.hub_reachable():
         return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
                 f"Base model: `{RECIPE_BASE}` from the Hugging Face Hub, as in the recipe.")
+    if hub.is_cached(RECIPE_BASE):
+        return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
+                f"Base model: `{RECIPE_BASE}`, as in the recipe, from the local cache (the Hub "
+                "cannot be reached).")
     return ([models.ENCODER] + saved, models.ENCODER,
             f"The Hugging Face Hub cannot be reached, so `{RECIPE_BASE}` cannot be downloaded: the "
             f"offline MiniLM-L6 encoder (`{models.ENCODER}`, same uncased vocabulary) is the base.")

@@ -60,3 +60,13 @@ def test_half_saves_float16_weights_that_load_as_float32(tiny_bert, conll_dir, t
     assert next(recognizer.model.parameters()).dtype.is_floating_point
     assert str(next(recognizer.model.parameters()).dtype) == "torch.float32"
     assert "validation" in result.metrics
+
+
+def test_a_cached_hub_model_resolves_offline(tmp_path, monkeypatch):
+    """A Hub model in the local cache is usable with no network; an uncached one is refused."""
+    from ner_core import hub, models
+
+    monkeypatch.setattr(hub, "is_cached", lambda repo_id: repo_id == "owner/cached")
+    assert models.resolve("owner/cached") == models.ModelSource("owner/cached", "hub", "owner/cached")
+    with pytest.raises(ValueError, match="cannot be reached"):
+        models.resolve("owner/absent")
