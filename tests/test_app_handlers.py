@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import shlex
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -23,7 +24,7 @@ import pytest
 import app
 from conftest import make_sentences, write_conll
 from live_app import TINY_LABEL, label_winning_copy, make_run
-from ner_core import TrainConfig, preset
+from ner_core import TrainConfig, preset, runs
 from ner_core.cli import _build_parser
 from ner_core.jobs import FineTuneJobs
 from ner_core.training import TrainProgress, TrainResult
@@ -574,3 +575,16 @@ def test_poll_zips_a_finished_run_once_for_all_visitors(finished_job):
     second = app.poll(["biased"], None)[5]  # another browser tab: its own zipped state is None
     assert Path(first).is_file() and Path(second).is_file()
     assert first == second
+
+
+def test_the_bundled_model_comes_first_in_the_pickers_once_it_exists(biased, tmp_path, monkeypatch):
+    from ner_core import models as core_models
+    from studio.models import model_choices
+
+    bundled = tmp_path / "assets" / "model"
+    monkeypatch.setattr(core_models, "BUNDLED_DIR", bundled)
+    assert "default" not in model_choices()
+    shutil.copytree(runs.run_path("biased"), bundled)
+    assert model_choices()[0] == "default"
+    entities, timing = hl.recognize("Anna Weber visited Berlin.", "default", "")
+    assert entities and "`default`" in timing
