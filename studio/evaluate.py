@@ -9,10 +9,11 @@ import pandas as pd
 
 from ner_core import evaluate as evaluate_split
 from ner_core import to_dataset_dict
+from ner_core.labels import spans
 from ner_core.metrics import ERROR_KINDS
 
 from . import models
-from .finetune import _read_upload, conll2003
+from .finetune import read_upload, conll2003
 from .highlight import color_map
 
 MAX_ERRORS_SHOWN = 200
@@ -23,7 +24,7 @@ def load_split(source: str, upload: str | None):
     if source == "upload":
         if not upload:
             raise ValueError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
-        return to_dataset_dict({"file": _read_upload(upload).sentences})["file"]
+        return to_dataset_dict({"file": read_upload(upload).sentences})["file"]
     data = conll2003()
     if source not in data:
         raise ValueError(f"expected a split the data has ({', '.join(data)}), found {source!r}")
@@ -31,7 +32,7 @@ def load_split(source: str, upload: str | None):
 
 
 @functools.lru_cache(maxsize=8)
-def _evaluate_cached(model: str, source: str, mode: str) -> dict:
+def _evaluate_cached(model: str, version: str, source: str, mode: str) -> dict:
     return evaluate_split(models.recognizer(model), load_split(source, None), mode=mode, errors=True)
 
 
@@ -41,7 +42,7 @@ def run_evaluation(model: str, source: str, upload: str | None, mode: str) -> di
     if source == "upload":
         return evaluate_split(models.recognizer(model), load_split(source, upload), mode=mode,
                               errors=True)
-    return _evaluate_cached(model, source, mode)
+    return _evaluate_cached(model, models.version(model), source, mode)
 
 
 def overall_frame(result: dict) -> pd.DataFrame:
@@ -72,8 +73,6 @@ def comparison(a_name: str, a: dict, b_name: str, b: dict) -> pd.DataFrame:
 def _marked(tokens: list[str], tags: list[str], colors: dict[str, str]) -> str:
     """Tokens as HTML with each entity in its type's colour; all text escaped."""
     out, i = [], 0
-    from ner_core.labels import spans
-
     for label, start, end in spans(tags):
         out += [html.escape(t) for t in tokens[i:start]]
         words = html.escape(" ".join(tokens[start:end]))

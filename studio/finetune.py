@@ -58,14 +58,14 @@ def describe_upload(path: str | None) -> str:
     """A line about an uploaded CoNLL file, or the reason it was refused (file and line)."""
     if not path:
         return ""
-    conll = _read_upload(path)
+    conll = read_upload(path)
     types = sorted({t[2:] for s in conll.sentences for t in s.tags if t != "O"})
     scheme = "IOB1, converted to IOB2" if conll.scheme == "IOB1" else "IOB2"
     return (f"`{Path(path).name}`: {len(conll.sentences):,} sentences, {scheme}, "
             f"types {', '.join(types) or 'none'}")
 
 
-def _read_upload(path: str):
+def read_upload(path: str):
     """Read an uploaded CoNLL file; messages name the file as the user knows it, not its temp path."""
     size = Path(path).stat().st_size
     if size > UPLOAD_LIMIT_BYTES:
@@ -88,9 +88,9 @@ def data_loader(source: str, train_file: str | None, validation_file: str | None
     if source == "upload":
         if not train_file:
             raise ValueError("upload a training file in CoNLL format, or choose CoNLL-2003")
-        splits = {"train": _read_upload(train_file).sentences}
+        splits = {"train": read_upload(train_file).sentences}
         if validation_file:
-            splits["validation"] = _read_upload(validation_file).sentences
+            splits["validation"] = read_upload(validation_file).sentences
         return lambda: to_dataset_dict(splits)
     return conll2003
 

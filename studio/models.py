@@ -34,14 +34,19 @@ def pick(choice: str | None, hub_id: str | None) -> str:
     return choice
 
 
+def version(name: str) -> str:
+    """Which saved weights ``name`` has now: their modification time ('' for Hub models)."""
+    source = resolve(name, local_paths=False)
+    weights = source.path / "model.safetensors" if source.path else None
+    return str(weights.stat().st_mtime_ns) if weights and weights.exists() else ""
+
+
 def recognizer(name: str) -> Recognizer:
     """The loaded recognizer for ``name``; the least recently used one is dropped past three.
 
     A run replaced on disk (``train --overwrite``) is loaded again: the key has its weights' time.
     """
-    source = resolve(name, local_paths=False)
-    weights = source.path / "model.safetensors" if source.path else None
-    key = f"{name}@{weights.stat().st_mtime_ns if weights and weights.exists() else ''}"
+    key = f"{name}@{version(name)}"
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
