@@ -70,25 +70,24 @@ def describe_upload(path: str | None) -> str:
     return ft.describe_upload(path)
 
 
-def _config_and_data(base, base_hub, source, train_file, validation_file, *values):
-    config = ft.make_config(base, base_hub, dict(zip(HYPERPARAMETERS, values)))
-    n_sentences = ft.CONLL_SENTENCES if source == "conll2003" else None
-    return config, n_sentences
+def _config(base, base_hub, values) -> "ft.TrainConfig":
+    return ft.make_config(base, base_hub, dict(zip(HYPERPARAMETERS, values)))
 
 
 @shown_to_user
 def plan(base, base_hub, source, train_file, validation_file, *values) -> str:
     try:
-        config, n = _config_and_data(base, base_hub, source, train_file, validation_file, *values)
+        config = _config(base, base_hub, values)
     except ValueError as error:
         return f"Device: {device_description()}. Settings to fix: {error}"
-    estimate = f"; estimated time on CoNLL-2003: {ft.estimate(config, n)}" if n else ""
+    estimate = (f"; estimated time on CoNLL-2003: {ft.estimate(config, ft.CONLL_SENTENCES)}"
+                if source == "conll2003" else "")
     return f"Device: {device_description()}{estimate}."
 
 
 @shown_to_user
 def start_fine_tune(name, base, base_hub, source, train_file, validation_file, *values):
-    config, _ = _config_and_data(base, base_hub, source, train_file, validation_file, *values)
+    config = _config(base, base_hub, values)
     name = ft.run_name(name)
     load = ft.data_loader(source, train_file, validation_file)
     ft.JOBS.start(config, load, ft.runs.runs_dir() / name)

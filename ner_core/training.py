@@ -167,7 +167,7 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
              "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
-        metrics.update(_save(trainer, tokenizer, config, data, output_dir, facts, progress, half))
+        metrics.update(_save(trainer, tokenizer, config, data, output_dir, metrics, progress, half))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # under torchrun, every process returns once the run is saved
     return TrainResult(output_dir, metrics, progress.stopped, trainer.state.global_step,
@@ -243,8 +243,12 @@ def _compute_metrics(labels: list[str]):
     return compute_metrics
 
 
-def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress, half: bool) -> dict:
-    """Write the run into a hidden directory, score it from disk, then rename it into place."""
+def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress,
+          half: bool) -> dict:
+    """Write the run into a hidden directory, score it from disk, then rename it into place.
+
+    ``facts`` holds what training reported (``training`` and ``history``); the scores are returned.
+    """
     staging = runs.staging_dir(output_dir)
     try:
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -262,7 +266,7 @@ def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progr
                     scores[split] = evaluate(recognizer, data[split])
         elif progress.history and "eval" in progress.history[-1]:
             scores["last_evaluation"] = progress.history[-1]["eval"]
-        metrics = {**scores, "training": facts, "history": progress.history}
+        metrics = {**scores, **facts}
         runs.write_json(staging / "metrics.json", metrics)
         (staging / "README.md").write_text(model_card(output_dir.name, config, metrics))
         runs.publish(staging, output_dir)

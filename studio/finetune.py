@@ -10,11 +10,12 @@ from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ner_core import TrainConfig, hub, list_runs, models, runs, to_dataset_dict
 from ner_core.data import load_data, read_conll
 from ner_core.jobs import FineTuneJobs, JobSnapshot
-from ner_core.training import device_description, fine_tune
+from ner_core.training import fine_tune
 
 RECIPE_BASE = "distilbert-base-uncased"
 # Rough CPU seconds per training sentence and epoch for a MiniLM-sized encoder on 2 cores,
@@ -131,7 +132,7 @@ def run_name(name: str | None) -> str:
 
 def estimate(config: TrainConfig, n_sentences: int) -> str:
     sentences = min(n_sentences, config.max_train_sentences or n_sentences)
-    per_sentence = GPU_SECONDS_PER_SENTENCE if "GPU" in device_description() else CPU_SECONDS_PER_SENTENCE
+    per_sentence = GPU_SECONDS_PER_SENTENCE if torch.cuda.is_available() else CPU_SECONDS_PER_SENTENCE
     scale = 3.0 if config.base_model == RECIPE_BASE else 1.0  # DistilBERT is ~3x MiniLM-L6
     if config.document_context:
         scale *= 1 + 2 * config.context_tokens / 24  # windows grow from ~24 sub-tokens

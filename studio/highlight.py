@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -64,12 +66,32 @@ def table(entities: list[dict]) -> pd.DataFrame:
                         columns=TABLE_COLUMNS)
 
 
+DOWNLOADS = Path(tempfile.gettempdir()) / "ner-studio-entities"
+
+
 def downloads(entities: list[dict]) -> list[str]:
-    """The entities as ``entities.json`` and ``entities.csv`` in a fresh temporary directory."""
-    directory = Path(tempfile.mkdtemp(prefix="entities-"))
-    (directory / "entities.json").write_text(json.dumps(entities, ensure_ascii=False, indent=2))
-    with open(directory / "entities.csv", "w", newline="", encoding="utf-8") as f:
+    """The entities as ``entities.json`` and ``entities.csv``, written once per distinct result.
+
+    Files are named by their content's hash, so repeated requests and slider moves back and
+    forth reuse them instead of writing a new directory each time.
+    """
+    content = json.dumps(entities, ensure_ascii=False, indent=2)
+    directory = DOWNLOADS / hashlib.sha256(content.encode()).hexdigest()[:32]
+    if (directory / "entities.csv").is_file():
+        return [str(directory / "entities.json"), str(directory / "entities.csv")]
+    staging = Path(tempfile.mkdtemp(prefix=".entities-", dir=_downloads_dir()))
+    (staging / "entities.json").write_text(content, encoding="utf-8")
+    with open(staging / "entities.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["text", "label", "score", "start", "end"])
         writer.writeheader()
         writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
+    try:
+        staging.rename(directory)  # complete files appear at once; a concurrent twin may win
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
     return [str(directory / "entities.json"), str(directory / "entities.csv")]
+
+
+def _downloads_dir() -> Path:
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    return DOWNLOADS
