@@ -18,6 +18,14 @@ def _scores_table(scores: dict) -> list[str]:
     return lines
 
 
+def _lowercase_limit(case_feature: bool) -> str:
+    if case_feature:
+        return ("- Its tokenizer lowercases; capitals, a strong cue for names, reach it only as one "
+                "mark per word (has a capital letter or not), so text in all capitals or all lower "
+                "case loses that cue.")
+    return "- Its tokenizer lowercases: capitals, a strong cue for names, are invisible to it."
+
+
 def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
     """Markdown describing a run: what it is, its scores, how it was trained and how long it took."""
     facts = metrics["training"]
@@ -57,8 +65,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
         "## Limits",
         "",
         f"- It knows only the entity types of its training data: {', '.join(entity_types(facts['labels']))}.",
-        *(["- Its tokenizer lowercases: capitals, a strong cue for names, are invisible to it."]
-          if facts.get("lowercase") else []),
+        *([_lowercase_limit(config.case_feature)] if facts.get("lowercase") else []),
         "- It is as good as its training data is like your text; scores above are on held-out "
         "sentences of the same collection.",
         "",

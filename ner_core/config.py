@@ -62,6 +62,8 @@ class TrainConfig:
         "read neighbouring sentences of the document as context")
     context_tokens: int = _hp(64,
         "most context sub-tokens on each side of a window")
+    case_feature: bool = _hp(False,
+        "mark words with a capital letter in token_type_ids, for encoders that lowercase")
 
     def __post_init__(self) -> None:
         _in_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
@@ -81,7 +83,7 @@ class TrainConfig:
         _one_of("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
         if not isinstance(self.base_model, str) or not self.base_model.strip():
             raise ValueError(f"base_model must name a model, found {self.base_model!r}")
-        for name in ("label_all_tokens", "document_context"):
+        for name in ("label_all_tokens", "document_context", "case_feature"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, found {getattr(self, name)!r}")
 

@@ -21,6 +21,8 @@ class Window:
     # (sentence, word, token position) for the first sub-token of every owned word
     owned: list[tuple[int, int, int]] = field(default_factory=list)
     labels: list[int] | None = None
+    # with the case feature: 1 on every sub-token of a word with a capital letter, else 0
+    token_type_ids: list[int] | None = None
 
 
 def word_pieces(tokenizer, sentences: list[list[str]]) -> list[list[list[int]]]:
@@ -39,6 +41,15 @@ def word_pieces(tokenizer, sentences: list[list[str]]) -> list[list[list[int]]]:
                 words[word].append(token_id)
         pieces.append(words)
     return pieces
+
+
+def case_flags(sentences: list[list[str]]) -> list[list[int]]:
+    """1 for each word with a capital letter, else 0: what a lowercasing tokenizer throws away.
+
+    >>> case_flags([["Angela", "visited", "PARIS", "iPhone", "3"]])
+    [[1, 0, 1, 1, 0]]
+    """
+    return [[int(any(c.isupper() for c in word)) for word in sentence] for sentence in sentences]
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -74,13 +85,15 @@ def build_windows(
     labels: list[list[int]] | None = None,
     label_all_tokens: bool = False,
     b_to_i: dict[int, int] | None = None,
+    flags: list[list[int]] | None = None,
 ) -> list[Window]:
     """Windows over ``pieces`` (from ``word_pieces``) of at most ``max_length`` tokens.
 
     Each sentence is owned by one window, or by several consecutive ones when it does not fit; a
     window takes up to ``context_tokens`` tokens of context on each side from its group. With
     ``labels`` (label ids per word), owned words are labelled on their first sub-token, or on all
-    of them with ``label_all_tokens`` (``b_to_i`` then maps a ``B-`` id to its ``I-`` id).
+    of them with ``label_all_tokens`` (``b_to_i`` then maps a ``B-`` id to its ``I-`` id). With
+    ``flags`` (one per word, from ``case_flags``), windows carry them as ``token_type_ids``.
     """
     if label_all_tokens and labels is not None and b_to_i is None:
         raise ValueError("label_all_tokens needs b_to_i (the label names) to turn B- into I-")
@@ -90,22 +103,26 @@ def build_windows(
         raise ValueError(f"max_length must leave room for a token, found {max_length}")
     windows = []
     for group in groups:
-        flat = [(s, w, p[:budget]) for s in group for w, p in enumerate(pieces[s]) if p]
+        flat = [(s, w, p[:budget], flags[s][w] if flags else 0)
+                for s in group for w, p in enumerate(pieces[s]) if p]
         start = 0
         for s in group:
             n_words = sum(1 for p in pieces[s] if p)
             owned = _split_owned(flat, start, start + n_words, budget, context_tokens)
             for a, b in owned:
                 left, right = _context(flat, a, b, budget, context_tokens)
-                windows.append(_window(flat, left, a, b, right, first, last, labels,
-                                       label_all_tokens, b_to_i))
+                window = _window(flat, left, a, b, right, first, last, labels,
+                                 label_all_tokens, b_to_i)
+                if flags is not None:
+                    window.token_type_ids = _types(flat, left, right, first, last)
+                windows.append(window)
             start += n_words
     return windows
 
 
 def _split_owned(flat, start: int, end: int, budget: int, context_tokens: int) -> list[tuple[int, int]]:
     """Consecutive word ranges of one sentence, each short enough to own one window."""
-    total = sum(len(p) for _, _, p in flat[start:end])
+    total = sum(len(p) for _, _, p, _ in flat[start:end])
     if total <= budget:
         return [(start, end)] if end > start else []
     # A long sentence: leave room for overlap on both sides, so no word is read without context.
@@ -123,7 +140,7 @@ def _split_owned(flat, start: int, end: int, budget: int, context_tokens: int) -
 
 def _context(flat, a: int, b: int, budget: int, context_tokens: int) -> tuple[int, int]:
     """Extend the owned range ``[a, b)`` word by word, alternating sides, within the budget."""
-    room = budget - sum(len(p) for _, _, p in flat[a:b])
+    room = budget - sum(len(p) for _, _, p, _ in flat[a:b])
     limits = {"left": min(room, context_tokens), "right": min(room, context_tokens)}
     left, right = a, b
     used = {"left": 0, "right": 0}
@@ -150,7 +167,7 @@ def _window(flat, left, a, b, right, first, last, labels, label_all_tokens, b_to
     window_labels = [IGNORE] * len(first) if labels is not None else None
     owned = []
     for i in range(left, right):
-        s, w, p = flat[i]
+        s, w, p, _ = flat[i]
         if a <= i < b:
             owned.append((s, w, len(input_ids)))
         input_ids.extend(p)
@@ -165,6 +182,14 @@ def _window(flat, left, a, b, right, first, last, labels, label_all_tokens, b_to
     if window_labels is not None:
         window_labels.extend([IGNORE] * len(last))
     return Window(input_ids, owned, window_labels)
+
+
+def _types(flat, left: int, right: int, first: list[int], last: list[int]) -> list[int]:
+    """Token type ids of a window: each word's flag on all its sub-tokens, 0 on the specials."""
+    types = [0] * len(first)
+    for _, _, p, flag in flat[left:right]:
+        types.extend([flag] * len(p))
+    return types + [0] * len(last)
 
 
 def b_to_i_ids(labels: list[str]) -> dict[int, int]:
@@ -187,6 +212,7 @@ def windows_for_sentences(
     labels: list[list[int]] | None = None,
     label_names: list[str] | None = None,
     label_all_tokens: bool = False,
+    case_feature: bool = False,
 ) -> list[Window]:
     """``build_windows`` from words: the one entry point training, evaluation and inference share."""
     return build_windows(
@@ -198,4 +224,5 @@ def windows_for_sentences(
         labels=labels,
         label_all_tokens=label_all_tokens,
         b_to_i=b_to_i_ids(label_names) if label_names else None,
+        flags=case_flags(sentences) if case_feature else None,
     )

@@ -46,6 +46,8 @@ class Recognizer:
         self.max_length = min(saved.get("max_length", _TRAINED_AS.max_length), limit)
         self.document_context = bool(saved.get("document_context", False))
         self.context_tokens = saved.get("context_tokens", _TRAINED_AS.context_tokens)
+        # Trained with capitals marked in token_type_ids: mark them the same way here.
+        self.case_feature = bool(saved.get("case_feature", False))
         self.batch_size = batch_size
         self.max_text_chars = max_text_chars
         self.id2label = {int(i): label for i, label in self.model.config.id2label.items()}
@@ -98,7 +100,8 @@ class Recognizer:
     def _tag(self, sentences: list[list[str]], doc_ids: list[int]):
         """Tags and their probabilities per word; ``None`` for a word no window owns."""
         windows = windows_for_sentences(self.tokenizer, sentences, doc_ids, self.max_length,
-                                        self.document_context, self.context_tokens)
+                                        self.document_context, self.context_tokens,
+                                        case_feature=self.case_feature)
         predicted, probabilities = self._predict(windows)
         tags: list[list[str | None]] = [[None] * len(words) for words in sentences]
         scores = [[0.0] * len(words) for words in sentences]
@@ -120,12 +123,16 @@ class Recognizer:
             width = len(windows[batch[0]].input_ids)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
+            inputs = {"input_ids": input_ids, "attention_mask": attention}
+            if self.case_feature:
+                inputs["token_type_ids"] = torch.zeros((len(batch), width), dtype=torch.long)
             for row, i in enumerate(batch):
                 ids = windows[i].input_ids
                 input_ids[row, :len(ids)] = torch.tensor(ids)
                 attention[row, :len(ids)] = 1
-            logits = self.model(input_ids=input_ids.to(self.device),
-                                attention_mask=attention.to(self.device)).logits
+                if self.case_feature:
+                    inputs["token_type_ids"][row, :len(ids)] = torch.tensor(windows[i].token_type_ids)
+            logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
             best, label_ids = logits.float().softmax(-1).max(-1)
             for row, i in enumerate(batch):
                 predicted[i] = label_ids[row].tolist()

@@ -135,6 +135,9 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     if limit is not None and config.max_length > limit:
         raise ValueError(f"max_length must be at most {limit} for {config.base_model}, "
                          f"found {config.max_length}")
+    if config.case_feature and getattr(model.config, "type_vocab_size", 0) < 2:
+        raise ValueError(f"case_feature needs a model with token type embeddings (BERT-like), "
+                         f"found {model.config.model_type} ({config.base_model})")
 
     train_split = data["train"]
     if config.max_train_sentences is not None and config.max_train_sentences < len(train_split):
@@ -179,15 +182,18 @@ def _windows(tokenizer, split: Dataset, config: TrainConfig, labels: list[str],
     return windows_for_sentences(
         tokenizer, list(split["tokens"]), list(split["doc_id"]), config.max_length,
         config.document_context, config.context_tokens, labels=list(split["ner_tags"]), label_names=labels,
-        label_all_tokens=label_all_tokens)
+        label_all_tokens=label_all_tokens, case_feature=config.case_feature)
 
 
 def _as_dataset(windows: list[Window]) -> Dataset:
-    return Dataset.from_dict({
+    columns = {
         "input_ids": [w.input_ids for w in windows],
         "attention_mask": [[1] * len(w.input_ids) for w in windows],
         "labels": [w.labels for w in windows],
-    })
+    }
+    if windows and windows[0].token_type_ids is not None:
+        columns["token_type_ids"] = [w.token_type_ids for w in windows]
+    return Dataset.from_dict(columns)
 
 
 def _training_arguments(config: TrainConfig, train_windows: list[Window], evaluate_during: bool):

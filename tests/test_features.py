@@ -7,8 +7,8 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
 from conftest import make_sentences
-from ner_core.features import (IGNORE, b_to_i_ids, build_windows, context_groups, special_tokens,
-                               windows_for_sentences, word_pieces)
+from ner_core.features import (IGNORE, b_to_i_ids, build_windows, case_flags, context_groups,
+                               special_tokens, windows_for_sentences, word_pieces)
 from ner_core.labels import CONLL2003_LABELS
 
 LABEL_ID = {label: i for i, label in enumerate(CONLL2003_LABELS)}
@@ -244,3 +244,40 @@ def test_no_sentences_no_windows(tokenizer):
 def test_max_length_without_room_for_a_token(max_length):
     with pytest.raises(ValueError, match=f"max_length must leave room for a token, found {max_length}"):
         build_windows([[[5]]], [[0]], max_length, ([2], [3]), 0)
+
+
+def test_case_feature_marks_every_sub_token_of_capitalised_words(tokenizer):
+    sentences = [["Angela", "met", "xqzv"], ["in", "PARIS", "today"]]
+    windows = windows_for_sentences(tokenizer, sentences, [0, 0], 64, True, 16, case_feature=True)
+    assert len(windows) == 2
+    for window in windows:
+        assert len(window.token_type_ids) == len(window.input_ids)
+        assert window.token_type_ids[0] == window.token_type_ids[-1] == 0  # [CLS] and [SEP]
+    # The first window reads the second sentence as context: its flags come along.
+    pieces = word_pieces(tokenizer, sentences)
+    expected = [0]
+    for sentence, flags in zip(pieces, case_flags(sentences)):
+        for word, flag in zip(sentence, flags):
+            expected += [flag] * len(word)
+    assert windows[0].token_type_ids == expected + [0]
+    assert sum(windows[0].token_type_ids) == len(pieces[0][0]) + len(pieces[1][1])
+
+
+def test_without_case_feature_windows_carry_no_token_types(tokenizer):
+    windows = windows_for_sentences(tokenizer, [["Angela", "met", "Paris"]], [0], 64, False, 16)
+    assert windows[0].token_type_ids is None
+
+
+@pytest.mark.parametrize("max_length, context_tokens", [(8, 2), (12, 4), (32, 8)])
+def test_case_feature_in_long_sentence_windows(tokenizer, max_length, context_tokens):
+    sentences = [[w.capitalize() if i % 3 == 0 else w for i, (w, _) in enumerate(s)]
+                 for s in make_sentences(6, seed=5)]
+    windows = windows_for_sentences(tokenizer, sentences, [0] * 6, max_length, True,
+                                    context_tokens, case_feature=True)
+    pieces = word_pieces(tokenizer, sentences)
+    flags = case_flags(sentences)
+    for window in windows:
+        assert len(window.token_type_ids) == len(window.input_ids) <= max_length
+        for s, w, position in window.owned:
+            n = len(pieces[s][w][:max_length - 2])
+            assert window.token_type_ids[position:position + n] == [flags[s][w]] * n

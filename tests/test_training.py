@@ -11,6 +11,7 @@ import pytest
 from conftest import make_sentences, write_conll
 
 from ner_core import Recognizer, TrainConfig, evaluate, fine_tune, load_data, preset, runs
+from ner_core.features import word_pieces
 from ner_core.labels import CONLL2003_LABELS
 from ner_core.training import TrainProgress
 
@@ -271,6 +272,32 @@ def test_document_context_and_all_tokens_are_kept_with_the_run(tiny_bert, conll_
     assert (recognizer.document_context, recognizer.context_tokens, recognizer.max_length) == (True, 16, 64)
 
 
+def test_case_feature_is_kept_with_the_run_and_read_at_inference(tiny_bert, conll_dir, tmp_path,
+                                                                   monkeypatch):
+    output = tmp_path / "cased"
+    config = tiny_config(tiny_bert, epochs=1, case_feature=True, max_train_sentences=40)
+    fine_tune(config, load_data(conll_dir), output)
+    recognizer = Recognizer(str(output))
+    assert recognizer.case_feature is True
+    seen = []
+    forward = recognizer.model.forward
+    monkeypatch.setattr(recognizer.model, "forward",
+                        lambda **inputs: seen.append(inputs) or forward(**inputs))
+    recognizer.recognize("Angela met bob in Paris")
+    pieces = word_pieces(recognizer.tokenizer, [["Angela", "met", "bob", "in", "Paris"]])[0]
+    expected = [0]  # [CLS]
+    for word, flag in zip(pieces, [1, 0, 0, 0, 1]):
+        expected += [flag] * len(word)
+    assert seen[0]["token_type_ids"][0].tolist() == expected + [0]  # [SEP]
+
+
+def test_case_feature_needs_token_type_embeddings(tiny_distilbert, conll_dir, tmp_path):
+    config = tiny_config(tiny_distilbert, epochs=1, case_feature=True)
+    with pytest.raises(ValueError, match="case_feature needs a model with token type embeddings"):
+        fine_tune(config, load_data(conll_dir), tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
 @pytest.mark.parametrize("field, value", [
     ("learning_rate", 0),
     ("learning_rate", -1),
@@ -291,6 +318,7 @@ def test_document_context_and_all_tokens_are_kept_with_the_run(tiny_bert, conll_
     ("eval_strategy", "x"),
     ("label_all_tokens", "yes"),
     ("document_context", 1),
+    ("case_feature", "yes"),
     ("warmup_ratio", 1.0),
     ("weight_decay", -0.1),
     ("seed", -1),
