@@ -82,7 +82,7 @@ def plan(base, base_hub, source, train_file, validation_file, *values) -> str:
         return f"Device: {device_description()}. Settings to fix: {error}"
     estimate = (f"; estimated time on CoNLL-2003: {ft.estimate(config, ft.CONLL_SENTENCES)}"
                 if source == "conll2003" else "")
-    return f"Device: {device_description()}{estimate}."
+    return f"Device: {device_description(config)}{estimate}."
 
 
 @shown_to_user

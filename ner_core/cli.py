@@ -117,7 +117,7 @@ def run_train(args) -> None:
 
     def on_event(progress) -> None:
         if not bars:
-            print(f"fine-tuning {config.base_model} on {device_description()}", file=sys.stderr)
+            print(f"fine-tuning {config.base_model} on {device_description(config)}", file=sys.stderr)
             bars.append(tqdm(total=progress.total_steps, unit="step", dynamic_ncols=True))
         bar = bars[0]
         bar.total = progress.total_steps

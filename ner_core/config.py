@@ -16,6 +16,7 @@ def _hp(default, help: str):
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 EVAL_STRATEGIES = ("epoch", "steps", "no")
+PRECISIONS = ("auto", "fp32")
 
 
 @dataclass
@@ -64,6 +65,9 @@ class TrainConfig:
         "most context sub-tokens on each side of a window")
     case_feature: bool = _hp(False,
         "mark words with a capital letter in token_type_ids, for encoders that lowercase")
+    precision: str = _hp("auto",
+        "auto: bf16 mixed precision where the hardware has it (most GPUs; CPUs with AVX-512 BF16 "
+        "or AMX), else fp32; fp32: always fp32")
 
     def __post_init__(self) -> None:
         _in_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
@@ -81,6 +85,7 @@ class TrainConfig:
             _integer_in_range("max_train_sentences", self.max_train_sentences, 1, 10**9)
         _one_of("lr_scheduler", self.lr_scheduler, SCHEDULERS)
         _one_of("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
+        _one_of("precision", self.precision, PRECISIONS)
         if not isinstance(self.base_model, str) or not self.base_model.strip():
             raise ValueError(f"base_model must name a model, found {self.base_model!r}")
         for name in ("label_all_tokens", "document_context", "case_feature"):

@@ -100,12 +100,26 @@ class ProgressCallback(TrainerCallback):
                                     self.learning_rate, elapsed, remaining, eval_metrics, kind))
 
 
-def device_description() -> str:
-    """Where training runs, in words: the GPU's name and bf16, or the CPU and its threads."""
+def native_bf16() -> bool:
+    """Whether the device trains in bf16 natively: a GPU that supports it, or a CPU with AVX-512
+    BF16 or AMX instructions (elsewhere bf16 is emulated, slower than fp32)."""
     if torch.cuda.is_available():
-        bf16 = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        return f"GPU {torch.cuda.get_device_name(0)} ({bf16})"
-    return f"CPU ({torch.get_num_threads()} threads)"
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    return any(getattr(cpu, check, lambda: False)()
+               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def uses_bf16(config: TrainConfig) -> bool:
+    return config.precision == "auto" and native_bf16()
+
+
+def device_description(config: TrainConfig | None = None) -> str:
+    """Where training runs, in words: the GPU's name or the CPU's threads, and the precision."""
+    precision = "bf16" if uses_bf16(config or TrainConfig()) else "fp32"
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)} ({precision})"
+    return f"CPU ({torch.get_num_threads()} threads, {precision})"
 
 
 def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
@@ -164,7 +178,7 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     seconds = time.perf_counter() - started
     facts = {"seconds": round(seconds, 1), "steps": trainer.state.global_step,
              "total_steps": trainer.state.max_steps, "stopped_early": progress.stopped,
-             "train_sentences": len(train_split), "device": device_description(),
+             "train_sentences": len(train_split), "device": device_description(config),
              "train_loss": round(state.training_loss, 4), "base_model": config.base_model,
              "weights": "float16" if half else "float32", "data": data_source,
              "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
@@ -217,7 +231,7 @@ def _training_arguments(config: TrainConfig, train_windows: list[Window], evalua
         report_to="none",
         disable_tqdm=True,
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=uses_bf16(config),
         # Under torchrun on CPUs, the Trainer's DDP needs gloo (nccl is for GPUs).
         ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         # Windows of similar length share a batch: less padding, same randomness per epoch.

@@ -291,6 +291,17 @@ def test_case_feature_is_kept_with_the_run_and_read_at_inference(tiny_bert, conl
     assert seen[0]["token_type_ids"][0].tolist() == expected + [0]  # [SEP]
 
 
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_precision_reaches_the_trainer_and_the_model_card(tiny_bert, conll_dir, tmp_path, precision):
+    from ner_core.training import _training_arguments, native_bf16
+    config = tiny_config(tiny_bert, epochs=1, precision=precision, max_train_sentences=16)
+    bf16 = precision == "auto" and native_bf16()
+    assert _training_arguments(config, [], evaluate_during=False).bf16 is bf16
+    result = fine_tune(config, load_data(conll_dir), tmp_path / "run")
+    assert result.metrics["training"]["device"].endswith("bf16)" if bf16 else "fp32)")
+    assert TrainConfig.load(tmp_path / "run" / "train_config.json").precision == precision
+
+
 def test_case_feature_needs_token_type_embeddings(tiny_distilbert, conll_dir, tmp_path):
     config = tiny_config(tiny_distilbert, epochs=1, case_feature=True)
     with pytest.raises(ValueError, match="case_feature needs a model with token type embeddings"):
@@ -319,6 +330,7 @@ def test_case_feature_needs_token_type_embeddings(tiny_distilbert, conll_dir, tm
     ("label_all_tokens", "yes"),
     ("document_context", 1),
     ("case_feature", "yes"),
+    ("precision", "fp16"),
     ("warmup_ratio", 1.0),
     ("weight_decay", -0.1),
     ("seed", -1),
