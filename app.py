@@ -34,11 +34,11 @@ CSS = """
 # Highlight ---------------------------------------------------------------------------------------
 
 @shown_to_user
-def highlight(text: str, model: str, hub_id: str, threshold: float):
+def highlight(text: str, model: str, hub_id: str, threshold: float, int8: bool = False):
     if not (text or "").strip():
         return (None, hl.table([]), None, "Paste or type some text, or pick an example below.",
                 {"text": "", "entities": []})
-    entities, timing = hl.recognize(text, model, hub_id)
+    entities, timing = hl.recognize(text, model, hub_id, bool(int8))
     return (*_highlight_views(text, entities, threshold), timing, {"text": text, "entities": entities})
 
 
@@ -181,6 +181,9 @@ def build_demo() -> gr.Blocks:
                     hub_id = gr.Textbox(label="…or a Hugging Face Hub model id",
                                         placeholder="owner/name")
                     threshold = gr.Slider(0, 1, value=0, step=0.01, label="Minimum score")
+                    int8 = gr.Checkbox(False, label="Fast int8 mode (CPU)", elem_id="int8",
+                                       info="quantized weights: several times faster; scores "
+                                            "differ slightly from the full model")
                     find = gr.Button("Find entities", variant="primary", elem_id="find")
             timing = gr.Markdown()
             highlighted = gr.HighlightedText(label="Entities", show_legend=True,
@@ -270,9 +273,9 @@ def build_demo() -> gr.Blocks:
             evaluated = gr.State(None)
 
         # Wiring ----------------------------------------------------------------------------------
-        find.click(highlight, [text, model, hub_id, threshold],
+        find.click(highlight, [text, model, hub_id, threshold, int8],
                    [highlighted, entities, files, timing, found], api_name="highlight")
-        text.submit(highlight, [text, model, hub_id, threshold],
+        text.submit(highlight, [text, model, hub_id, threshold, int8],
                     [highlighted, entities, files, timing, found], api_visibility="undocumented")
         threshold.change(filter_by_score, [found, threshold], [highlighted, entities, files],
                          api_visibility="undocumented", show_progress="hidden")

@@ -39,17 +39,19 @@ def color_map(types: list[str]) -> dict[str, str]:
     return {**COLORS, **{t: PALETTE[i % len(PALETTE)] for i, t in enumerate(others)}}
 
 
-def recognize(text: str, choice: str | None, hub_id: str | None) -> tuple[list[dict], str]:
+def recognize(text: str, choice: str | None, hub_id: str | None,
+              int8: bool = False) -> tuple[list[dict], str]:
     """All entities of ``text`` (no threshold) and a line saying what it took."""
     if len(text) > MAX_CHARS:
         raise ValueError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
                          "paste a shorter text or use `python -m ner_core predict --input FILE`")
     name = models.pick(choice, hub_id)
-    recognizer = models.recognizer(name)
+    recognizer = models.recognizer(name, int8)
     started = time.perf_counter()
     entities = recognizer.recognize(text)
     milliseconds = (time.perf_counter() - started) * 1000
-    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`"
+    mode = " (int8)" if int8 else ""
+    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`{mode}"
 
 
 def visible(entities: list[dict], threshold: float) -> list[dict]:

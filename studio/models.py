@@ -41,17 +41,18 @@ def version(name: str) -> str:
     return str(weights.stat().st_mtime_ns) if weights and weights.exists() else ""
 
 
-def recognizer(name: str) -> Recognizer:
-    """The loaded recognizer for ``name``; the least recently used one is dropped past three.
+def recognizer(name: str, int8: bool = False) -> Recognizer:
+    """The loaded recognizer for ``name`` (int8-quantized with ``int8``); the least recently used
+    one is dropped past three.
 
     A run replaced on disk (``train --overwrite``) is loaded again: the key has its weights' time.
     """
-    key = f"{name}@{version(name)}"
+    key = f"{name}@{version(name)}@{'int8' if int8 else 'float32'}"
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
-    loaded = Recognizer(name, local_paths=False)  # outside the lock: loading takes seconds
+    loaded = Recognizer(name, local_paths=False, quantize=int8)  # outside the lock: takes seconds
     with _lock:
         _loaded[key] = loaded
         while len(_loaded) > MAX_LOADED:

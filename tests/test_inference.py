@@ -276,3 +276,20 @@ def test_labels_are_the_models_labels(recognizer):
     assert recognizer.labels == ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC",
                                  "B-MISC", "I-MISC"]
     assert recognizer.max_length == 128  # min(default 256, max_position_embeddings)
+
+
+def test_int8_mode_finds_the_same_entities_on_every_awkward_text(family, biased_model):
+    directory = str(biased_model(family, "B-PER"))
+    plain, fast = Recognizer(directory), Recognizer(directory, quantize=True)
+    assert fast.quantized and not plain.quantized
+    assert type(fast.model.classifier).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    texts = [*AWKWARD_TEXTS.values(), LONG_TEXT]
+    for text, expected, got in zip(texts, plain.recognize_batch(texts), fast.recognize_batch(texts)):
+        assert_well_formed(text, got)
+        assert [(e["start"], e["end"], e["label"]) for e in got] == \
+               [(e["start"], e["end"], e["label"]) for e in expected]
+
+
+def test_int8_mode_is_refused_off_the_cpu(tiny_bert):
+    with pytest.raises(ValueError, match="int8 quantization runs on the CPU, found device cuda"):
+        Recognizer(str(tiny_bert), device="cuda", quantize=True)

@@ -154,6 +154,15 @@ def test_saved_run_tags_like_its_weights(trained):
     assert (again["overall"], again["per_entity"]) == (saved["overall"], saved["per_entity"])
 
 
+def test_int8_mode_tags_a_trained_run_like_float32(trained):
+    sentences = list(trained["data"]["test"]["tokens"]) + list(trained["data"]["validation"]["tokens"])
+    plain = Recognizer(str(trained["run"])).tag(sentences)
+    fast = Recognizer(str(trained["run"]), quantize=True).tag(sentences)
+    words = [(a, b) for p, f in zip(plain, fast) for a, b in zip(p, f)]
+    same = sum(a == b for a, b in words) / len(words)
+    assert same >= 0.95, f"int8 changed {1 - same:.1%} of {len(words)} word tags"
+
+
 def test_training_learns_the_invented_data(trained):
     metrics = runs.read_json(trained["run"] / "metrics.json")
     assert metrics["validation"]["overall"]["f1"] > 0.3, "two epochs at 1e-3 learn PER verb LOC/ORG"
