@@ -26,8 +26,18 @@ def _lowercase_limit(case_feature: bool) -> str:
     return "- Its tokenizer lowercases: capitals, a strong cue for names, are invisible to it."
 
 
-def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
-    """Markdown describing a run: what it is, its scores, how it was trained and how long it took."""
+def _domain_limit(data: str | None) -> list[str]:
+    if data and "conll2003" in data.replace("-", "").lower():
+        return ["- It learned English news (Reuters stories of 1996-97, CoNLL-2003): other domains, "
+                "registers and languages score lower."]
+    return []
+
+
+def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None = None) -> str:
+    """Markdown describing a run: what it is, its scores, how it was trained and how long it took.
+
+    ``output`` is where the rebuild command saves (``runs/NAME`` unless given).
+    """
     facts = metrics["training"]
     lines = [
         f"# {name}",
@@ -48,8 +58,8 @@ def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
         "",
         f"- Device: {facts['device']}",
         f"- Weights saved as {facts.get('weights', 'float32')}",
-        f"- Time: {facts['seconds']:.0f} s for {facts['steps']} steps; final training loss "
-        f"{facts['train_loss']}",
+        f"- Wall time: {facts['seconds']:.0f} s ({facts['seconds'] / 60:.0f} min) for "
+        f"{facts['steps']} steps; final training loss {facts['train_loss']}",
         "",
         "| hyperparameter | value |",
         "| --- | --- |",
@@ -58,13 +68,14 @@ def model_card(name: str, config: TrainConfig, metrics: dict) -> str:
         "## Rebuild",
         "",
         "```bash",
-        config.command_line(f"runs/{name}", facts.get("data") or "DATA",
+        config.command_line(output or f"runs/{name}", facts.get("data") or "DATA",
                             half=facts.get("weights") == "float16"),
         "```",
         "",
         "## Limits",
         "",
         f"- It knows only the entity types of its training data: {', '.join(entity_types(facts['labels']))}.",
+        *_domain_limit(facts.get("data")),
         *([_lowercase_limit(config.case_feature)] if facts.get("lowercase") else []),
         "- It is as good as its training data is like your text; scores above are on held-out "
         "sentences of the same collection.",

@@ -97,7 +97,17 @@ class TrainConfig:
 
         >>> TrainConfig(base_model="minilm", epochs=1.0).command_line("runs/x", "data/")
         'python -m ner_core train --base-model minilm --data data/ --output runs/x --epochs 1.0'
+
+        A config that is exactly a named preset (other than the defaults) is named by it:
+
+        >>> preset("short").command_line("runs/x", "data/")
+        'python -m ner_core train --preset short --data data/ --output runs/x'
         """
+        half_flag = ["--half"] if half else []
+        for name in PRESETS:
+            if PRESETS[name] and self == preset(name):
+                return shlex.join(["python", "-m", "ner_core", "train", "--preset", name,
+                                   "--data", data, "--output", output, *half_flag])
         default = TrainConfig()
         args = ["python", "-m", "ner_core", "train", "--base-model", self.base_model,
                 "--data", data, "--output", output]
@@ -110,7 +120,7 @@ class TrainConfig:
                 args.append(flag if value else "--no-" + f.name.replace("_", "-"))
             else:
                 args += [flag, str(value)]
-        return shlex.join(args + (["--half"] if half else []))
+        return shlex.join(args + half_flag)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -137,6 +147,11 @@ PRESETS: dict[str, dict] = {
     "recipe": {},
     "short": {"base_model": "minilm", "max_train_sentences": 2000, "epochs": 1.0,
               "learning_rate": 3e-4, "warmup_ratio": 0.1},
+    # The bundled model (assets/model): the offline encoder with capitals marked, since it
+    # lowercases (validation F1 +3 points after two epochs against the same run without).
+    "bundled": {"base_model": "minilm", "learning_rate": 1e-4, "train_batch_size": 32,
+                "eval_batch_size": 64, "epochs": 6.0, "warmup_ratio": 0.1, "max_length": 128,
+                "case_feature": True},
 }
 
 
