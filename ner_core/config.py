@@ -17,6 +17,8 @@ def _hp(default, help: str):
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 EVAL_STRATEGIES = ("epoch", "steps", "no")
 PRECISIONS = ("auto", "fp32")
+# How a trained model computes at inference (Recognizer's precision).
+INFERENCE_PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 @dataclass

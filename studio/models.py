@@ -52,7 +52,8 @@ def recognizer(name: str, int8: bool = False) -> Recognizer:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
-    loaded = Recognizer(name, local_paths=False, quantize=int8)  # outside the lock: takes seconds
+    loaded = Recognizer(name, local_paths=False,  # outside the lock: loading takes seconds
+                        precision="int8" if int8 else "float32")
     with _lock:
         _loaded[key] = loaded
         while len(_loaded) > MAX_LOADED:

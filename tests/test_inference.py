@@ -278,11 +278,21 @@ def test_labels_are_the_models_labels(recognizer):
     assert recognizer.max_length == 128  # min(default 256, max_position_embeddings)
 
 
-def test_int8_mode_finds_the_same_entities_on_every_awkward_text(family, biased_model):
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_fast_precisions_find_the_same_entities_on_every_awkward_text(family, biased_model,
+                                                                       precision):
+    import torch
+
     directory = str(biased_model(family, "B-PER"))
-    plain, fast = Recognizer(directory), Recognizer(directory, quantize=True)
-    assert fast.quantized and not plain.quantized
-    assert type(fast.model.classifier).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    plain, fast = Recognizer(directory), Recognizer(directory, precision=precision)
+    assert (plain.precision, fast.precision) == ("float32", precision)
+    layers = [m for m in fast.model.modules() if type(m).__name__ == "Linear"]
+    if precision == "int8":
+        assert type(fast.model.classifier) is torch.nn.Linear  # kept in float32
+        assert all(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")
+                   for m in layers if m is not fast.model.classifier)
+    else:
+        assert {m.weight.dtype for m in layers} == {torch.bfloat16}
     texts = [*AWKWARD_TEXTS.values(), LONG_TEXT]
     for text, expected, got in zip(texts, plain.recognize_batch(texts), fast.recognize_batch(texts)):
         assert_well_formed(text, got)
@@ -292,4 +302,9 @@ def test_int8_mode_finds_the_same_entities_on_every_awkward_text(family, biased_
 
 def test_int8_mode_is_refused_off_the_cpu(tiny_bert):
     with pytest.raises(ValueError, match="int8 quantization runs on the CPU, found device cuda"):
-        Recognizer(str(tiny_bert), device="cuda", quantize=True)
+        Recognizer(str(tiny_bert), device="cuda", precision="int8")
+
+
+def test_unknown_precision_is_refused(tiny_bert):
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, int8, found 'fp8'"):
+        Recognizer(str(tiny_bert), precision="fp8")

@@ -154,13 +154,14 @@ def test_saved_run_tags_like_its_weights(trained):
     assert (again["overall"], again["per_entity"]) == (saved["overall"], saved["per_entity"])
 
 
-def test_int8_mode_tags_a_trained_run_like_float32(trained):
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_fast_precisions_tag_a_trained_run_like_float32(trained, precision):
     sentences = list(trained["data"]["test"]["tokens"]) + list(trained["data"]["validation"]["tokens"])
     plain = Recognizer(str(trained["run"])).tag(sentences)
-    fast = Recognizer(str(trained["run"]), quantize=True).tag(sentences)
+    fast = Recognizer(str(trained["run"]), precision=precision).tag(sentences)
     words = [(a, b) for p, f in zip(plain, fast) for a, b in zip(p, f)]
     same = sum(a == b for a, b in words) / len(words)
-    assert same >= 0.95, f"int8 changed {1 - same:.1%} of {len(words)} word tags"
+    assert same >= 0.95, f"{precision} changed {1 - same:.1%} of {len(words)} word tags"
 
 
 def test_training_learns_the_invented_data(trained):
@@ -379,7 +380,13 @@ def test_presets():
     assert (short.max_train_sentences, short.epochs) == (2000, 1.0)
     assert preset("recipe") == TrainConfig()
     assert preset("short", learning_rate=1e-4).learning_rate == 1e-4
-    with pytest.raises(ValueError, match=r"preset must be one of recipe, short, found 'long'"):
+    bundled = preset("bundled")
+    assert (bundled.base_model, bundled.case_feature) == ("minilm", True)
+    assert bundled.command_line("assets/model", "data", half=True) == \
+        "python -m ner_core train --preset bundled --data data --output assets/model --half"
+    assert preset("bundled", epochs=1.0).command_line("x", "d").startswith(
+        "python -m ner_core train --base-model minilm --data d --output x --learning-rate")
+    with pytest.raises(ValueError, match=r"preset must be one of recipe, short, bundled, found 'long'"):
         preset("long")
     with pytest.raises(ValueError, match=r"learning_rate must be in \(0, 1\], found 0"):
         preset("short", learning_rate=0)
