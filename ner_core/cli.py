@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PRESETS, TrainConfig, preset
+from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, preset
 
 EXIT_BAD_INPUT = 2
 
@@ -26,12 +26,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
+def _precision_argument(parser) -> None:
+    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="float32",
+                        help="how the model computes: bfloat16 is about twice as fast on CPUs with "
+                             "AVX-512 BF16 and on GPUs, int8 on any CPU; both score a little "
+                             "differently from float32")
+
+
 def _train_parser(commands) -> None:
     parser = commands.add_parser(
         "train", help="fine-tune a model on CoNLL data",
         description="Fine-tune a token-classification model. Unset hyperparameters come from the "
                     "preset ('recipe': the classic DistilBERT recipe; 'short': about a minute of "
-                    "the offline MiniLM encoder on 2 CPU cores).")
+                    "the offline MiniLM encoder on 2 CPU cores; 'bundled': the settings of the "
+                    "bundled default model).")
     parser.add_argument("--data", help="a directory of CoNLL files, one CoNLL file, or 'conll2003' "
                         "(the Hub); default $NER_DATA_DIR")
     parser.add_argument("--output", required=True, help="directory to save the run into")
@@ -68,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=["default", "strict"], default="default",
                           help="default: conlleval-compatible; strict: IOB2 entities must start with B-")
     evaluate.add_argument("--output", help="also write the scores to this JSON file")
+    _precision_argument(evaluate)
 
     predict = commands.add_parser("predict", help="print the entities of a text as JSON",
                                   description="Entities as JSON: a list for --text, one list per "
@@ -77,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", help="the text to read")
     source.add_argument("--input", help="a UTF-8 file, one text per line")
     predict.add_argument("--threshold", type=float, default=0.0, help="drop entities scored below this")
+    _precision_argument(predict)
     return parser
 
 
@@ -94,11 +104,14 @@ def run_train(args) -> None:
     from tqdm import tqdm
 
     from .data import load_data
+    from .models import check_max_length, resolve
     from .training import device_description, fine_tune
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
     config = preset(args.preset, **overrides)
+    # Every setting is checked before the data is read and anything is written.
+    check_max_length(resolve(config.base_model), config.max_length)
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise ValueError(f"{output} already exists; pass --overwrite to replace it")
@@ -166,7 +179,7 @@ def run_evaluate(args) -> None:
 
     data = load_data(args.data)
     split, dataset = pick_split(data, args.split)
-    recognizer = Recognizer(args.model)
+    recognizer = Recognizer(args.model, precision=args.precision)
     result = evaluate(recognizer, dataset, mode=args.mode)
     result.update(model=args.model, data=str(args.data or os.environ.get("NER_DATA_DIR") or "conll2003"),
                   split=split)
@@ -179,17 +192,71 @@ def run_evaluate(args) -> None:
 
 
 def run_predict(args) -> None:
-    from .data import read_utf8
-    from .inference import Recognizer
+    from tqdm import tqdm
 
-    if args.input is not None:
-        texts = read_utf8(Path(args.input)).splitlines()
-    recognizer = Recognizer(args.model)
+    from .inference import MAX_TEXT_CHARS, Recognizer
+
+    if args.input is None:
+        _check_utf8(args.text, "--text")
+        texts = [args.text]
+    else:
+        texts = _input_lines(Path(args.input), MAX_TEXT_CHARS)
+    recognizer = Recognizer(args.model, precision=args.precision)
     if args.input is None:
         print(json.dumps(recognizer.recognize(args.text, args.threshold), ensure_ascii=False))
-    else:
-        for entities in recognizer.recognize_batch(texts, args.threshold):
-            print(json.dumps(entities, ensure_ascii=False))
+        return
+    # Lines are read a chunk at a time and printed as they are done: memory stays flat and the
+    # output starts at once, however long the file.
+    with tqdm(total=len(texts), unit="line", disable=None) as bar:
+        for chunk in _chunks(texts, PREDICT_CHUNK_CHARS):
+            for entities in recognizer.recognize_batch(chunk, args.threshold):
+                print(json.dumps(entities, ensure_ascii=False))
+            bar.update(len(chunk))
+
+
+PREDICT_CHUNK_CHARS = 20_000  # characters of --input read together (batches stay full)
+
+
+def _input_lines(path: Path, max_chars: int) -> list[str]:
+    """The lines of ``--input``, each checked against the recognizer's limit before any work."""
+    from .data import read_utf8
+
+    text = read_utf8(path)
+    # Lines end at '\n' only: str.splitlines() would also cut at U+2028 or a form feed inside a
+    # line, and print more lists than the file has lines.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if len(line) > max_chars:
+            raise ValueError(f"{path}:{number}: expected at most {max_chars:,} characters on a "
+                             f"line, found {len(line):,}; break the text into lines (paragraphs)")
+    return lines
+
+
+def _chunks(texts: list[str], chars: int):
+    """``texts`` in consecutive groups of about ``chars`` characters (at least one text each)."""
+    chunk, size = [], 0
+    for text in texts:
+        chunk.append(text)
+        size += len(text)
+        if size >= chars:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _check_utf8(text: str, where: str) -> None:
+    """Bytes that were not UTF-8 reach ``sys.argv`` as lone surrogates; refuse them by position."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        found = (f"the byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF
+                 else f"the lone surrogate U+{code:04X}")
+        raise ValueError(f"{where}: expected UTF-8 text, found {found} at character "
+                         f"{error.start + 1}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ must refuse a bad line with its number and keep a document id for every sentence
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -123,6 +124,9 @@ def read_utf8(path: Path, what: str = "a text file") -> str:
     if not path.is_file():
         raise ValueError(f"{path}: expected {what}, found no such file")
     raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f"{path}:1: expected UTF-8 text, found UTF-16 (it starts with a UTF-16 "
+                         "byte-order mark); save the file as UTF-8")
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: expected UTF-8 text, found binary data (a NUL byte)")

@@ -17,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 HUB_HOST = "huggingface.co"
 PROBE_SECONDS = 3.0
-# owner/name or a bare name: letters, digits, '-', '_' and '.', no '..', no leading '.' or '-'.
-_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+# owner/name or a bare name: ASCII letters, digits, '-', '_' and '.', no '..', no leading '.' or
+# '-'. Matched whole (fullmatch): '$' alone would let a trailing newline through.
+_HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}", re.ASCII)
 
 
 def is_hub_id(name: str) -> bool:
@@ -27,7 +28,7 @@ def is_hub_id(name: str) -> bool:
     >>> [is_hub_id(n) for n in ["bert-base-cased", "dslim/bert-base-NER", "../etc", "/abs", "a/b/c"]]
     [True, True, False, False, False]
     """
-    return bool(_HUB_ID.match(name)) and ".." not in name
+    return isinstance(name, str) and bool(_HUB_ID.fullmatch(name)) and ".." not in name
 
 
 @functools.cache

@@ -61,7 +61,13 @@ def resolve(name: str, local_paths: bool = True) -> ModelSource:
     if local_paths and path.is_dir():
         _check_model_dir(path)
         return ModelSource(name, "directory", str(path))
+    _check_unfinished_run(name)
     if hub.is_hub_id(name):
+        if not local_paths and path.exists():
+            # transformers reads an existing directory before the Hub: refuse rather than load it.
+            raise ValueError(f"expected 'default', '{ENCODER}', a saved run or a Hub id, found "
+                             f"{name!r}, which is also a path on this machine; names typed into "
+                             "the page are never read as paths")
         if not hub.hub_reachable() and hub.is_cached(name):
             return ModelSource(name, "hub", name)  # loads from the local cache, offline
         hub.require_hub(f"the model {name!r} is not a saved run or a directory, so it",
@@ -75,9 +81,53 @@ def _check_model_dir(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise ValueError(f"{path}: expected a model directory with config.json, found none")
     if not any(path.glob("*.safetensors")):
-        pickled = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
-        found = f"only pickled weights ({', '.join(pickled)}), which are never loaded" if pickled else "none"
+        found = f"only {_pickled(path)}" if _pickled(path) else "none"
         raise ValueError(f"{path}: expected safetensors weights (model.safetensors), found {found}")
+
+
+def _pickled(path: Path) -> str:
+    """'pickled weights (pytorch_model.bin), which are never loaded', or '' when there are none."""
+    names = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt"))
+    return f"pickled weights ({', '.join(names)}), which are never loaded" if names else ""
+
+
+def _check_unfinished_run(name: str) -> None:
+    """Say what a directory in the runs directory lacks, rather than looking for it on the Hub.
+
+    The message names the run, not the server's runs directory.
+    """
+    directory = runs.runs_dir() / name
+    if not runs.is_run_name(name) or not directory.is_dir():
+        return
+    missing = [f for f in runs.RUN_FILES if not (directory / f).is_file()]
+    pickled = _pickled(directory) if "model.safetensors" in missing else ""
+    raise ValueError(f"{name}: expected a saved run with {', '.join(runs.RUN_FILES)}, found one "
+                     f"without {', '.join(missing)}" + (f"; it holds {pickled}" if pickled else ""))
+
+
+def max_positions(source: ModelSource) -> int | None:
+    """How many sub-tokens the model reads at most, from its ``config.json``; ``None`` if unknown.
+
+    Read without loading the weights, so settings can be checked before any work starts.
+    """
+    if source.path is not None:
+        config = runs.read_json(source.path / "config.json") or {}
+    elif hub.is_cached(source.location):
+        from huggingface_hub import try_to_load_from_cache
+
+        config = runs.read_json(Path(try_to_load_from_cache(source.location, "config.json")))
+    else:
+        return None  # an uncached Hub model: training checks once it has loaded the model
+    limit = config.get("max_position_embeddings", config.get("n_positions"))
+    return limit if isinstance(limit, int) else None
+
+
+def check_max_length(source: ModelSource, max_length: int) -> None:
+    """``ValueError`` quoting ``max_length`` when the model cannot read windows that long."""
+    limit = max_positions(source)
+    if limit is not None and max_length > limit:
+        raise ValueError(f"max_length must be at most {limit} for {source.name}, "
+                         f"found {max_length}")
 
 
 def _offline(source: ModelSource) -> dict:
@@ -100,8 +150,7 @@ def load_for_inference(source: ModelSource):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    model = AutoModelForTokenClassification.from_pretrained(
-        source.location, use_safetensors=True, dtype=torch.float32, **_offline(source))
+    model = _from_pretrained(AutoModelForTokenClassification, source, dtype=torch.float32)
     if _has_generic_labels(model.config.id2label):
         raise ValueError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
                          "a model without them (an encoder: fine-tune it first)")
@@ -120,12 +169,24 @@ def load_for_training(source: ModelSource, labels: list[str]):
     current = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
     if current != labels and not _has_generic_labels(config.id2label):
         logger.info("%s was trained on labels %s; a new head is trained for %s", source.name, current, labels)
-    model = AutoModelForTokenClassification.from_pretrained(
-        source.location, use_safetensors=True, dtype=torch.float32,
+    model = _from_pretrained(
+        AutoModelForTokenClassification, source, dtype=torch.float32,
         num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True,
-        **_offline(source))
+        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
     return model, load_tokenizer(source)
+
+
+def _from_pretrained(model_class, source: ModelSource, **kwargs):
+    """``model_class.from_pretrained`` from safetensors only: pickled weights can run code."""
+    try:
+        return model_class.from_pretrained(source.location, use_safetensors=True,
+                                           **_offline(source), **kwargs)
+    except OSError as error:
+        # A Hub model (or one in the cache) that has only pytorch_model.bin lands here.
+        if "safetensors" not in str(error):
+            raise
+        raise ValueError(f"{source.name}: expected safetensors weights (model.safetensors), found "
+                         "none; pickled weights (pytorch_model.bin) are never loaded") from None
 
 
 def _has_generic_labels(id2label: dict | None) -> bool:

@@ -45,6 +45,7 @@ def recognize(text: str, choice: str | None, hub_id: str | None,
     if len(text) > MAX_CHARS:
         raise ValueError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
                          "paste a shorter text or use `python -m ner_core predict --input FILE`")
+    _check_unicode(text)
     name = models.pick(choice, hub_id)
     recognizer = models.recognizer(name, int8)
     started = time.perf_counter()
@@ -52,6 +53,15 @@ def recognize(text: str, choice: str | None, hub_id: str | None,
     milliseconds = (time.perf_counter() - started) * 1000
     mode = " (int8)" if int8 else ""
     return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`{mode}"
+
+
+def _check_unicode(text: str) -> None:
+    """A lone surrogate (only an API call can send one) cannot be tokenized or saved as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"expected Unicode text, found the lone surrogate "
+                         f"U+{ord(text[error.start]):04X} at character {error.start + 1:,}") from None
 
 
 def visible(entities: list[dict], threshold: float) -> list[dict]:

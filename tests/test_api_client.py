@@ -64,7 +64,7 @@ def test_api_lists_highlight_and_evaluate(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/highlight", "/evaluate"} <= set(endpoints)
     assert [p["parameter_name"] for p in endpoints["/highlight"]["parameters"]] \
-        == ["text", "model", "hub_id", "threshold"]
+        == ["text", "model", "hub_id", "threshold", "int8"]
     assert [p["parameter_name"] for p in endpoints["/evaluate"]["parameters"]] \
         == ["model", "source", "upload", "mode"]
 

@@ -141,7 +141,7 @@ def test_highlight_refuses_text_over_the_limit(biased):
 
 
 def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
-    def broken(text, choice, hub_id):
+    def broken(text, choice, hub_id, int8):
         raise RuntimeError("internal detail")
 
     monkeypatch.setattr(hl, "recognize", broken)
@@ -588,3 +588,11 @@ def test_the_bundled_model_comes_first_in_the_pickers_once_it_exists(biased, tmp
     assert model_choices()[0] == "default"
     entities, timing = hl.recognize("Anna Weber visited Berlin.", "default", "")
     assert entities and "`default`" in timing
+
+
+def test_int8_mode_finds_the_same_entities_and_says_so(biased):
+    text = "Anna Weber visited Berlin."
+    _, plain, _, timing, _ = app.highlight(text, biased, "", 0.0)
+    _, fast, _, fast_timing, _ = app.highlight(text, biased, "", 0.0, True)
+    assert fast[["text", "type", "start", "end"]].equals(plain[["text", "type", "start", "end"]])
+    assert fast_timing.endswith("(int8)") and not timing.endswith("(int8)")
