@@ -113,7 +113,7 @@ def poll(seen: list[str], zipped: str | None, *picked: str):
         pickers = [gr.Dropdown(choices=c, value=v if v in c else (c[0] if c else None))
                    for c, v in zip(lists, values)]
     table, download = gr.skip(), gr.skip()
-    if snapshot.state in ("finished", "stopped") and snapshot.run_name != zipped:
+    if snapshot.result is not None and snapshot.run_name != zipped:
         table = _result_table(snapshot)
         download = ft.zip_run(snapshot.run_name)
         zipped = snapshot.run_name
@@ -213,15 +213,17 @@ def build_demo() -> gr.Blocks:
                 short_button = gr.Button("Short run (about a minute on 2 CPU cores)", size="sm")
             with gr.Row():
                 learning_rate = gr.Number(recipe.learning_rate, label="Learning rate")
-                batch_size = gr.Number(recipe.train_batch_size, label="Batch size", precision=0)
+                # Whole-number boxes without precision=0: Gradio would round 2.5 to 2 and fail on
+                # text from an API call; make_config refuses both, quoting the value.
+                batch_size = gr.Number(recipe.train_batch_size, label="Batch size")
                 epochs = gr.Number(recipe.epochs, label="Epochs")
-                seed = gr.Number(recipe.seed, label="Seed", precision=0)
+                seed = gr.Number(recipe.seed, label="Seed")
                 weight_decay = gr.Number(recipe.weight_decay, label="Weight decay")
             with gr.Row():
                 warmup = gr.Slider(0, 0.5, value=recipe.warmup_ratio, step=0.01, label="Warmup share")
                 max_length = gr.Slider(16, 512, value=recipe.max_length, step=8,
                                        label="Max sequence length (sub-tokens)")
-                max_sentences = gr.Number(0, label="Max training sentences (0 = all)", precision=0)
+                max_sentences = gr.Number(0, label="Max training sentences (0 = all)")
                 document_context = gr.Checkbox(recipe.document_context, label="Document context")
                 label_all = gr.Checkbox(recipe.label_all_tokens, label="Label all sub-tokens")
             plan_note = gr.Markdown()
@@ -325,5 +327,6 @@ def warm_up() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ft.runs.remove_stale_staging()  # what a fine-tune killed with the last server left half-written
     warm_up()
     build_demo().queue(default_concurrency_limit=2).launch(max_file_size=MAX_UPLOAD, css=CSS)

@@ -2,11 +2,14 @@
 
 The app starts a job and polls it; the job does not belong to a browser tab, so closing the page
 neither stops nor loses it, and every visitor sees the same job. A second start while one runs is
-refused with a message that says so.
+refused with a message that says so. A failure ends the job, never the process: its snapshot says
+why, in words a user can act on.
 """
 
 from __future__ import annotations
 
+import errno
+import gc
 import logging
 import threading
 import time
@@ -14,12 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from . import runs
 from .config import TrainConfig
 from .training import TrainProgress, TrainResult, fine_tune
 
 logger = logging.getLogger(__name__)
 
 MAX_LOG_LINES = 500
+# What a full or read-only disk, or a directory without permission, raises on write.
+UNWRITABLE = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
 
 
 @dataclass
@@ -56,10 +64,12 @@ class FineTuneJobs:
                                list(s.log), s.result, s.error, s.config)
 
     def start(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> None:
-        """Start fine-tuning in the background; ``ValueError`` if a fine-tune is already running.
+        """Start fine-tuning in the background; ``ValueError`` if a fine-tune is already running
+        or the run cannot be written where it should go.
 
         ``load_data`` is called in the job's thread, so slow loading does not hold the caller.
         """
+        runs.check_writable(output_dir.parent)
         with self._lock:
             if self._snapshot.active:
                 raise ValueError(f"a fine-tune ({self._snapshot.run_name}) is already running; "
@@ -87,6 +97,7 @@ class FineTuneJobs:
         return self.snapshot()
 
     def _note(self, line: str) -> None:
+        logger.info("fine-tune %s: %s", self._snapshot.run_name, line)  # the server's log too
         self._snapshot.log.append(f"{time.strftime('%H:%M:%S')}  {line}")
         del self._snapshot.log[:-MAX_LOG_LINES]
 
@@ -103,24 +114,64 @@ class FineTuneJobs:
 
     def _work(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> None:
         try:
-            with self._lock:
-                self._note(f"loading data and {config.base_model}")
-            data = load_data()
-            with self._lock:
-                self._note(f"training on {len(data['train']):,} sentences")
-            result = self._run(config, data, output_dir, on_event=self._on_event,
-                               should_stop=self._stop.is_set)
+            result = self._train(config, load_data, output_dir)
         except Exception as error:  # the job reports any failure; the server keeps serving
             logger.exception("fine-tune %s failed", output_dir.name)
-            with self._lock:
-                self._snapshot.state = "failed"
-                self._snapshot.error = str(error) or type(error).__name__
-                self._note(f"failed: {self._snapshot.error}; nothing was saved")
-            return
+            reason = failure_reason(error, config, output_dir)
+        else:
+            reason = None
         with self._lock:
-            self._snapshot.result = result
-            self._snapshot.state = "stopped" if result.stopped_early else "finished"
-            kept = (f"stopped at step {result.steps} of {result.total_steps}; the weights so far "
-                    f"are saved as {output_dir.name}" if result.stopped_early
-                    else f"finished; saved as {output_dir.name}")
-            self._note(kept)
+            if reason is not None:
+                self._snapshot.state = "failed"
+                self._snapshot.error = reason
+                self._note(f"failed: {reason}; nothing was saved")
+            elif result is None:
+                self._snapshot.state = "stopped"
+                self._note("stopped before the first training step; nothing was saved")
+            else:
+                self._snapshot.result = result
+                self._snapshot.state = "stopped" if result.stopped_early else "finished"
+                self._note(f"stopped at step {result.steps} of {result.total_steps}; the weights "
+                           f"so far are saved as {output_dir.name}" if result.stopped_early
+                           else f"finished; saved as {output_dir.name}")
+        if reason is not None:
+            _release_memory()  # outside the handler: the exception's frames hold the model
+
+    def _train(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> TrainResult | None:
+        """The fine-tune's result; ``None`` when stopped before training began."""
+        with self._lock:
+            self._note(f"loading data and {config.base_model}")
+        data = load_data()
+        if self._stop.is_set():
+            return None
+        with self._lock:
+            self._note(f"training on {len(data['train']):,} sentences")
+        return self._run(config, data, output_dir, on_event=self._on_event,
+                         should_stop=self._stop.is_set)
+
+
+def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:
+    """Why a fine-tune failed, in words that say what to change.
+
+    >>> failure_reason(ValueError("train.txt:3: expected a tag"), TrainConfig(), Path("runs/a"))
+    'train.txt:3: expected a tag'
+    """
+    sizes = f"batch size {config.train_batch_size} and max length {config.max_length}"
+    if isinstance(error, torch.OutOfMemoryError):
+        return (f"training ran out of GPU memory with {sizes}; try a smaller batch size or a "
+                "shorter max length")
+    if isinstance(error, MemoryError):
+        return (f"training ran out of memory with {sizes}; try a smaller batch size or a shorter "
+                "max length")
+    if isinstance(error, OSError) and error.errno in UNWRITABLE:
+        written = Path(error.filename) if error.filename else None
+        if written is None or output_dir.parent in (written, *written.parents):
+            return runs.not_writable(output_dir.parent, error)
+        return f"{written} cannot be written ({error.strerror}); expected a writable file system"
+    return str(error) or type(error).__name__
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

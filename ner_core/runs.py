@@ -2,7 +2,8 @@
 
 A run is a directory in ``save_pretrained`` layout plus ``train_config.json``, ``metrics.json`` and
 a ``README.md`` model card. It is written under a hidden name and renamed into place when complete,
-so a directory listed here is never half-written.
+so a directory listed here is never half-written; what a killed process left under a hidden name
+is removed when the app starts again.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,6 +21,9 @@ from pathlib import Path
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,99}$")
 PARTIAL_PREFIX = ".partial-"
+_RETIRED = re.compile(r"^\.partial-(?P<name>.+)-old-\d+$")
+
+logger = logging.getLogger(__name__)
 
 
 def runs_dir() -> Path:
@@ -67,6 +72,78 @@ def read_json(path: Path) -> dict | None:
 
 def write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def check_writable(directory: Path | None = None) -> None:
+    """``ValueError`` naming ``directory`` (default: the runs directory) unless a run can be
+    written into it; the directory is created when missing.
+    """
+    directory = runs_dir() if directory is None else directory
+    probe = directory / f"{PARTIAL_PREFIX}write-check-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(descriptor, b"\0" * 4096)  # a full disk may still create empty files
+        finally:
+            os.close(descriptor)
+            probe.unlink(missing_ok=True)
+    except OSError as error:
+        raise ValueError(not_writable(directory, error)) from None
+
+
+def not_writable(directory: Path, error: OSError) -> str:
+    """What to tell a user whose run could not be written into ``directory``."""
+    return (f"the runs directory {directory} cannot be written ({error.strerror or error}); "
+            "expected a writable directory with free space: free some space, or set NER_RUNS_DIR "
+            "to another directory")
+
+
+def remove_stale_staging(directory: Path | None = None) -> list[str]:
+    """Remove what killed processes left half-written in ``directory``; the names removed.
+
+    Call it when a process starts, before it writes any run. Staging entries end in the writer's
+    process id: those of processes still alive are kept (another process may be saving a run),
+    those of dead processes and of this process id (an earlier life under the same id, as in a
+    container) are removed. An older run moved aside by ``publish`` and never moved back is put
+    back under its name instead.
+    """
+    directory = runs_dir() if directory is None else directory
+    if not directory.is_dir():
+        return []
+    removed = []
+    for path in directory.glob(f"{PARTIAL_PREFIX}*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
+            continue
+        retired = _RETIRED.match(path.name)
+        try:
+            if retired and is_complete(path) and not (directory / retired["name"]).exists():
+                path.rename(directory / retired["name"])
+                logger.warning("put back run %s, moved aside by a process that was killed",
+                               retired["name"])
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as error:  # a read-only disk: leave it, it is never listed anyway
+            logger.warning("cannot remove %s: %s", path, error.strerror or error)
+            continue
+        removed.append(path.name)
+    if removed:
+        logger.warning("removed what killed fine-tunes left in %s: %s", directory, ", ".join(removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and another user's
+    return True
 
 
 def staging_dir(final: Path) -> Path:

@@ -118,7 +118,9 @@ def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
     if typed.get("max_train_sentences") == 0:
         typed["max_train_sentences"] = None  # 0 in the form means all sentences
     typed.setdefault("logging_steps", LOGGING_STEPS)
-    return TrainConfig(base_model=base_model, **typed)
+    config = TrainConfig(base_model=base_model, **typed)
+    models.check_max_length(models.resolve(base_model, local_paths=False), config.max_length)
+    return config
 
 
 def run_name(name: str | None) -> str:
@@ -152,7 +154,8 @@ def progress_html(snapshot: JobSnapshot) -> str:
     done = p.step / p.total_steps if p and p.total_steps else 0.0
     eta = f", about {p.remaining_seconds:.0f} s left" if p and p.remaining_seconds is not None \
         and snapshot.active else ""
-    steps = f"step {p.step} of {p.total_steps}, epoch {p.epoch:.2f}{eta}" if p else "preparing"
+    steps = (f"step {p.step} of {p.total_steps}, epoch {p.epoch:.2f}{eta}" if p
+             else "preparing" if snapshot.active else "before the first step")
     return (f"<div class='job-state'><b>{snapshot.state}</b> · {snapshot.run_name} · {steps}</div>"
             f"<progress max='1' value='{done:.4f}' style='width:100%'></progress>")
 

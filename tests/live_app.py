@@ -1,6 +1,8 @@
-"""Saved runs made from the tiny test models, and ``python app.py`` served on a free local port.
+"""Saved runs made from the tiny test models, ``python app.py`` served on a free local port, and
+traffic for it through the named API.
 
-Shared by the handler tests (runs only) and the browser and API tests (runs and the live server).
+Shared by the handler tests (runs only), the browser, API and load tests (runs and the live
+server) and ``bench/load.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,6 +94,13 @@ def serve_app(runs_dir: Path, log: Path):
 
     The server's temporary files (uploads, zips, downloads) go beside ``log``, not into /tmp.
     """
+    with serve_app_process(runs_dir, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def serve_app_process(runs_dir: Path, log: Path):
+    """Like ``serve_app``, and yields the server's process too: ``(url, process)``."""
     port = free_port()
     temporary = log.parent / "server-tmp"
     temporary.mkdir(exist_ok=True)
@@ -104,7 +115,7 @@ def serve_app(runs_dir: Path, log: Path):
                                    stderr=subprocess.STDOUT)
     try:
         _wait_until_up(url, process, log)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -112,3 +123,50 @@ def serve_app(runs_dir: Path, log: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def resident_memory(pid: int) -> int:
+    """The resident set size of process ``pid`` in bytes (Linux: ``VmRSS`` of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"expected a VmRSS line in /proc/{pid}/status, found none")
+
+
+# Traffic for the load tests and bench/load.py: the named API, as a program or a visitor uses it.
+
+def visitor(url: str):
+    """A ``gradio_client.Client`` of its own (its own session), patient with a busy machine."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": 120})
+
+
+def fine_tune_request(client, name: str, train_file: Path, base: str, epochs: float,
+                      batch_size: int = 1, max_length: int = 64):
+    """Press Start on the Fine-tune tab through the API with an uploaded training file; the job."""
+    from gradio_client import handle_file
+
+    return client.submit(name, base, "", "upload", handle_file(str(train_file)), None,
+                         1e-3, batch_size, epochs, 42, 0.0, 0.0, max_length, 0, False, False,
+                         api_name="/fine_tune")
+
+
+def highlight(client, text: str, model: str) -> tuple[list[list], float]:
+    """The entity table's rows for ``text`` (text, type, score, start, end) and the seconds taken."""
+    started = time.perf_counter()
+    _, table, _, _ = client.predict(text, model, "", 0.0, api_name="/highlight")
+    return table["data"], time.perf_counter() - started
+
+
+def highlight_concurrently(url: str, texts: list[str], model: str) -> list[tuple[list[list], float]]:
+    """Each text sent by a visitor of its own (a client, so a session, per text), all at once."""
+    clients = [visitor(url) for _ in texts]  # one by one: only the requests come all at once
+    ready = threading.Barrier(len(texts))
+
+    def send(client, text):
+        ready.wait()
+        return highlight(client, text, model)
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        return list(pool.map(send, clients, texts))

@@ -28,6 +28,7 @@ from ner_core import TrainConfig, preset, runs
 from ner_core.cli import _build_parser
 from ner_core.jobs import FineTuneJobs
 from ner_core.training import TrainProgress, TrainResult
+from studio.models import model_choices
 from studio import evaluate as ev
 from studio import finetune as ft
 from studio import highlight as hl
@@ -531,8 +532,10 @@ def finished_job(monkeypatch, runs_dir, biased) -> FineTuneJobs:
 
 
 def test_poll_shows_a_finished_job_once(finished_job):
+    listed = model_choices()  # the bundled model, then the run
+    assert listed[-1] == "biased"
     (progress, losses, _, log, table, download, error, model, eval_model, other, base, seen,
-     zipped) = app.poll(["biased"], None)
+     zipped) = app.poll(listed, None)
     assert progress.startswith("<div class='job-state'><b>finished</b> · biased · "
                                "step 3 of 3, epoch 1.00<")
     assert "<progress max='1' value='1.0000'" in progress
@@ -543,7 +546,7 @@ def test_poll_shows_a_finished_job_once(finished_job):
         assert "model.safetensors" in {Path(n).name for n in archive.namelist()}
     assert error == ""
     assert all(p == {"__type__": "update"} for p in (model, eval_model, other, base))  # unchanged
-    assert (seen, zipped) == (["biased"], "biased")
+    assert (seen, zipped) == (listed, "biased")
 
     again = app.poll(seen, zipped)
     assert again[4] == again[5] == {"__type__": "update"}  # table and zip are not made again
@@ -551,10 +554,10 @@ def test_poll_shows_a_finished_job_once(finished_job):
 
 def test_poll_refreshes_the_pickers_when_runs_change(finished_job):
     *_, model, eval_model, other, base, seen, zipped = app.poll([], "biased")
-    assert [value for _, value in model.choices] == ["biased"]
+    assert [value for _, value in model.choices] == model_choices() == seen
+    assert seen[-1] == "biased"
     assert eval_model.choices == other.choices == model.choices
     assert "biased" in [value for _, value in base.choices]
-    assert seen == ["biased"]
 
 
 def test_poll_reports_a_failure(monkeypatch, tmp_path):
@@ -579,7 +582,6 @@ def test_poll_zips_a_finished_run_once_for_all_visitors(finished_job):
 
 def test_the_bundled_model_comes_first_in_the_pickers_once_it_exists(biased, tmp_path, monkeypatch):
     from ner_core import models as core_models
-    from studio.models import model_choices
 
     bundled = tmp_path / "assets" / "model"
     monkeypatch.setattr(core_models, "BUNDLED_DIR", bundled)
