@@ -23,6 +23,10 @@ from pathlib import Path
 from ner_core import TrainConfig
 
 APP_DIR = Path(__file__).resolve().parent.parent
+# Debian's Chromium, and the flags without which it stalls on a closed network.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic"]
 STARTUP_SECONDS = 90
 # Every word of a sentence is tagged I-ORG, so each sentence is one ORG entity, scored 1.0.
 TINY_LABEL = "I-ORG"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from live_app import CHROMIUM_ARGS
 
 import app
 from conftest import make_sentences, write_conll
@@ -511,13 +512,17 @@ def test_html_in_text_is_shown_as_text_and_never_runs(live, tmp_path):
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
+                                    args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         page.route("**/*", lambda route: route.continue_()
                    if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
                    else route.abort())
         page.goto(live, wait_until="load")
+        # The bundled model leads the picker; tiny's answers are exact (each sentence one ORG).
+        page.locator("#model input").click()
+        page.get_by_role("option", name="tiny", exact=True).click()
+        sync_api.expect(page.locator("#model input")).to_have_value("tiny")
         page.fill("#text textarea", text)
         page.click("#find")
         sync_api.expect(page.get_by_text("entities in")).to_contain_text("with tiny")

@@ -13,15 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import make_sentences, write_conll
-from live_app import APP_DIR, runs_with_tiny, serve_app
+from live_app import APP_DIR, CHROMIUM, CHROMIUM_ARGS, runs_with_tiny, serve_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic"]
 ARTIFACTS = APP_DIR / "test-artifacts"
 # Cells of a Gradio Dataframe, row by row (its rows are virtualised divs, not <tr>).
 TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-row')).map(

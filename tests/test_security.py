@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 import pytest
+from live_app import CHROMIUM_ARGS
 
 import app
 from conftest import make_sentences, write_conll
@@ -303,7 +304,7 @@ def test_a_hub_token_in_the_environment_never_leaves_the_server(served, client, 
         sync_api = pytest.importorskip("playwright.sync_api")
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
+                                        args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.set_default_timeout(30_000)
             page.goto(url, wait_until="load")
