@@ -525,19 +525,20 @@ def test_html_in_text_is_shown_as_text_and_never_runs(live, tmp_path):
         sync_api.expect(page.locator("#model input")).to_have_value("tiny")
         page.fill("#text textarea", text)
         page.click("#find")
-        sync_api.expect(page.get_by_text("entities in")).to_contain_text("with tiny")
+        sync_api.expect(page.get_by_text("entities in")).to_contain_text("with tiny", timeout=30_000)
         sync_api.expect(page.locator("#highlighted")).to_contain_text(HOSTILE)
         sync_api.expect(page.locator("#entities")).to_contain_text(HOSTILE)
 
         page.get_by_label("…or a Hugging Face Hub model id").fill('<img src=z onerror="window.__pwned=3">')
         page.click("#find")
         sync_api.expect(page.get_by_text("expected a Hub id like 'owner/name', found '<img src=z"))\
-            .to_be_visible()
+            .to_be_visible(timeout=30_000)
 
         page.get_by_role("tab", name="Fine-tune").click()
         page.locator("#train-file input[type=file]").set_input_files(str(upload))
         sync_api.expect(page.locator("#upload-note")).to_contain_text(
-            "hostile.txt: 1 sentences, IOB2, types <img/src=y/onerror=window.__pwned=4>")
+            "hostile.txt: 1 sentences, IOB2, types <img/src=y/onerror=window.__pwned=4>",
+            timeout=30_000)  # the upload is read on the server: slow on a busy machine
 
         page.wait_for_timeout(1000)  # an onerror handler fires after the image fails to load
         assert page.evaluate("window.__pwned") is None
