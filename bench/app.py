@@ -15,29 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from common import ROOT, machine, percentile  # first: puts the repository on sys.path
 
-from common import machine  # noqa: E402
 from live_app import resident_memory, serve_app_process, visitor  # noqa: E402
 from studio.highlight import EXAMPLES  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def latencies(client, text: str, int8: bool, calls: int) -> dict:

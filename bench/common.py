@@ -1,12 +1,20 @@
-"""What the benchmarks share: where the data is and which machine they ran on."""
+"""What the benchmarks share: import paths, where the data is and which machine they ran on."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A benchmark runs as ``python bench/NAME.py`` from a clean clone: importing this module first puts
+# the repository root (ner_core, studio) and tests/ (the live-app helpers) on the path, and keeps
+# every model load local.
+for _path in (ROOT / "tests", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def default_data() -> str:
@@ -30,3 +38,13 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The value at quantile ``q`` (0 to 1) of ``values``, nearest rank.
+
+    >>> percentile([5, 1, 3, 2, 4], 0.5), percentile([5, 1, 3, 2, 4], 0.95)
+    (3, 5)
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -18,34 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from common import ROOT, default_data, machine, percentile  # first: puts the repository on sys.path
 
 import torch  # noqa: E402
 from seqeval.metrics import f1_score  # noqa: E402
 from transformers import pipeline  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from common import default_data, machine  # noqa: E402
 from ner_core import Recognizer, evaluate, load_data, models  # noqa: E402
 from ner_core.data import sentences_of  # noqa: E402
+from studio.highlight import EXAMPLES  # noqa: E402
 
-PARAGRAPH = ("Angela Merkel met Siemens chief executive Roland Busch in Paris on Tuesday, a spokesman "
-             "for the German government said.")
+PARAGRAPH = EXAMPLES[0]  # the app's first example
 LONG_DOC_WORDS = 5000
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def spans_of_pipeline(found: list[dict]) -> set[tuple[int, int, str]]:

@@ -19,22 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from common import ROOT, machine, percentile  # first: puts the repository on sys.path
 
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from common import machine  # noqa: E402
 from conftest import _save_tiny_model, make_sentences, vocabulary, write_conll  # noqa: E402
 from live_app import (fine_tune_request, highlight, highlight_concurrently,  # noqa: E402
                       resident_memory, runs_with_tiny, serve_app_process, visitor)
@@ -51,11 +44,6 @@ def visitor_text(i: int) -> str:
     person, org, place = PEOPLE[i % 5], ORGS[i // 5 % 5], PLACES[i // 25 % 5]
     return (f"{person} met the chief executive of {org} in {place} on day {i}."
             + " A spokesman said talks went well." * (i % 3))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def own_offsets(text: str, rows: list[list]) -> bool:

@@ -29,9 +29,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from common import ROOT, default_data, machine  # first: puts the repository on sys.path
 os.environ["HF_HUB_OFFLINE"] = "1"  # every model here is local: never wait on the Hub
 if {"--skip-gpu", "--gpu-shape-on-cpu"} & set(sys.argv):
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # CPU figures: hide the GPU before torch looks for it
@@ -44,7 +42,6 @@ from transformers import (DataCollatorForTokenClassification, DistilBertConfig, 
                           TrainerCallback, TrainingArguments, set_seed)
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from common import default_data, machine  # noqa: E402
 from ner_core import TrainConfig, fine_tune, load_data, models  # noqa: E402
 from ner_core.features import IGNORE, windows_for_sentences  # noqa: E402
 from ner_core.metrics import score  # noqa: E402

@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, preset
 
 EXIT_BAD_INPUT = 2
+PREDICT_CHUNK_CHARS = 20_000  # characters of --input recognized together (batches stay full)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -205,16 +206,14 @@ def run_predict(args) -> None:
     if args.input is None:
         print(json.dumps(recognizer.recognize(args.text, args.threshold), ensure_ascii=False))
         return
-    # Lines are read a chunk at a time and printed as they are done: memory stays flat and the
-    # output starts at once, however long the file.
+    # Lines (all read and checked above) are recognized a chunk at a time and printed as they are
+    # done: the model's memory stays flat and the output starts at once, however long the file.
     with tqdm(total=len(texts), unit="line", disable=None) as bar:
         for chunk in _chunks(texts, PREDICT_CHUNK_CHARS):
             for entities in recognizer.recognize_batch(chunk, args.threshold):
                 print(json.dumps(entities, ensure_ascii=False))
             bar.update(len(chunk))
 
-
-PREDICT_CHUNK_CHARS = 20_000  # characters of --input read together (batches stay full)
 
 
 def _input_lines(path: Path, max_chars: int) -> list[str]:

@@ -145,10 +145,7 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     labels = data["train"].features["ner_tags"].feature.names
     source = models.resolve(config.base_model)
     model, tokenizer = models.load_for_training(source, labels)
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is not None and config.max_length > limit:
-        raise ValueError(f"max_length must be at most {limit} for {config.base_model}, "
-                         f"found {config.max_length}")
+    models.check_max_length(source, config.max_length)  # a Hub model is in the cache by now
     if config.case_feature and getattr(model.config, "type_vocab_size", 0) < 2:
         raise ValueError(f"case_feature needs a model with token type embeddings (BERT-like), "
                          f"found {model.config.model_type} ({config.base_model})")
