@@ -104,8 +104,8 @@ def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
     typed_hub_id = base_model not in base_choices()[0]
     if typed_hub_id and (not hub.is_hub_id(base_model) or Path(base_model).exists()):
         raise ValueError(f"expected a listed base model or a Hub id, found {base_model!r}")
-    if typed_hub_id:
-        models.resolve(base_model, local_paths=False)  # offline, says at once that the Hub is out of reach
+    # Resolved once, before the settings: a typed Hub id offline is refused at once.
+    source = models.resolve(base_model, local_paths=False)
     typed = {}
     for f in fields(TrainConfig):
         if f.name in values:
@@ -119,7 +119,7 @@ def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
         typed["max_train_sentences"] = None  # 0 in the form means all sentences
     typed.setdefault("logging_steps", LOGGING_STEPS)
     config = TrainConfig(base_model=base_model, **typed)
-    models.check_max_length(models.resolve(base_model, local_paths=False), config.max_length)
+    models.check_max_length(source, config.max_length)
     return config
 
 
