@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
+from huggingface_hub import EvalResult, ModelCardData
+
+from . import hub, models, runs
 from .config import TrainConfig
 from .labels import entity_types
+
+# The Hub repository of the offline encoder ``minilm`` (the pip package ships its weights).
+ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# The Hub copy of CoNLL-2003 that ``load_data("conll2003")`` reads.
+CONLL2003_HUB_ID = "eriktks/conll2003"
+SCORE_NAMES = ("precision", "recall", "f1", "accuracy")
 
 
 def _scores_table(scores: dict) -> list[str]:
@@ -26,20 +36,89 @@ def _lowercase_limit(case_feature: bool) -> str:
     return "- Its tokenizer lowercases: capitals, a strong cue for names, are invisible to it."
 
 
+def _is_conll2003(data: str | None) -> bool:
+    """True when the data source names CoNLL-2003: the Hub's or a directory of its files."""
+    return bool(data) and "conll2003" in data.replace("-", "").lower()
+
+
 def _domain_limit(data: str | None) -> list[str]:
-    if data and "conll2003" in data.replace("-", "").lower():
+    if _is_conll2003(data):
         return ["- It learned English news (Reuters stories of 1996-97, CoNLL-2003): other domains, "
                 "registers and languages score lower."]
     return []
 
 
+def hub_base_model(base_model: str) -> str | None:
+    """The Hub id of the nearest Hub model ``base_model`` descends from; ``None`` when unknown.
+
+    The Hub links a card's ``base_model`` to that repository, so a local name cannot stand there.
+    A local ancestor (the bundled model, a saved run, a run's directory) is followed through its
+    ``train_config.json`` to the Hub model it was fine-tuned from: the weights do descend from
+    it. A directory without ``train_config.json`` has no known ancestor and gives ``None``.
+
+    >>> hub_base_model("minilm"), hub_base_model("default"), hub_base_model("dslim/bert-base-NER")
+    ('sentence-transformers/all-MiniLM-L6-v2', 'sentence-transformers/all-MiniLM-L6-v2', 'dslim/bert-base-NER')
+    """
+    name, seen = base_model, set()
+    while name not in seen:  # a run may name itself or an earlier run as its base
+        seen.add(name)
+        if name == models.ENCODER:
+            return ENCODER_HUB_ID
+        directory = models.BUNDLED_DIR if name == models.DEFAULT else runs.run_path(name)
+        if directory is None and Path(name).expanduser().is_dir():
+            directory = Path(name).expanduser()
+        if directory is None:
+            return name if hub.is_hub_id(name) else None
+        parent = (runs.read_json(directory / "train_config.json") or {}).get("base_model")
+        if not isinstance(parent, str):
+            return None
+        name = parent
+    return None
+
+
+def _local_data_name(data: str | None) -> str:
+    """The folder or file name of local data ('.' names the folder it stands for)."""
+    return (Path(data).resolve().name if data else "") or "local CoNLL files"
+
+
+def hub_metadata(name: str, config: TrainConfig, metrics: dict) -> ModelCardData:
+    """The card's front matter as the Hub reads it: task, library, base model, data and scores.
+
+    ``model-index`` holds the overall validation and test scores of ``metrics`` (seqeval, word
+    level); a run stopped before scoring has none.
+    """
+    data = metrics["training"].get("data")
+    conll = _is_conll2003(data)
+    results = [
+        EvalResult(task_type="token-classification", task_name="Named entity recognition",
+                   # Local files have no Hub id: the type says so and the name is the folder's.
+                   dataset_type=CONLL2003_HUB_ID if conll else "local",
+                   dataset_name="CoNLL-2003" if conll else _local_data_name(data),
+                   dataset_config="conll2003" if conll else None, dataset_split=split,
+                   metric_type=score, metric_name=score.capitalize(),
+                   metric_value=float(metrics[split]["overall"][score]))
+        for split in ("validation", "test") if split in metrics
+        for score in SCORE_NAMES if score in metrics[split]["overall"]]
+    return ModelCardData(
+        library_name="transformers", pipeline_tag="token-classification",
+        base_model=hub_base_model(config.base_model),
+        datasets=[CONLL2003_HUB_ID] if conll else None, language="en" if conll else None,
+        tags=["token-classification", "ner"],
+        **({"model_name": name, "eval_results": results} if results else {}))
+
+
 def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None = None) -> str:
     """Markdown describing a run: what it is, its scores, how it was trained and how long it took.
 
-    ``output`` is where the rebuild command saves (``runs/NAME`` unless given).
+    It opens with the Hub's YAML front matter (``hub_metadata``). ``output`` is where the rebuild
+    command saves (``runs/NAME`` unless given).
     """
     facts = metrics["training"]
     lines = [
+        "---",
+        hub_metadata(name, config, metrics).to_yaml(),
+        "---",
+        "",
         f"# {name}",
         "",
         f"A token-classification (NER) model fine-tuned from `{config.base_model}` with `ner_core` "

@@ -89,7 +89,7 @@ def test_metrics_hold_validation_and_test_scores(trained):
 def test_model_card_shows_per_entity_scores_and_hyperparameters(trained):
     card = (trained["run"] / "README.md").read_text()
     metrics = runs.read_json(trained["run"] / "metrics.json")
-    assert card.startswith("# run\n")
+    assert card.startswith("---\n") and "\n---\n\n# run\n" in card  # front matter, then the title
     for split in ("validation", "test"):
         assert f"## Scores on {split} (30 sentences" in card
         for entity, s in metrics[split]["per_entity"].items():
