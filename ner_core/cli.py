@@ -1,4 +1,4 @@
-"""``python -m ner_core train | evaluate | predict``: the engine from the command line.
+"""``python -m ner_core train | evaluate | predict | push``: the engine from the command line.
 
 Bad input prints one line on stderr and exits with code 2; a bug is an ordinary traceback.
 """
@@ -88,7 +88,23 @@ def _build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", help="a UTF-8 file, one text per line")
     predict.add_argument("--threshold", type=float, default=0.0, help="drop entities scored below this")
     _precision_argument(predict)
+    _push_parser(commands)
     return parser
+
+
+def _push_parser(commands) -> None:
+    push = commands.add_parser(
+        "push", help="upload a saved run to a Hugging Face Hub model repository",
+        description="Upload a saved run (weights, tokenizer, configs, scores, model card) to a Hub "
+                    "model repository, created when missing. The token comes from HF_TOKEN or a "
+                    "saved login, and must have write access.")
+    push.add_argument("run", help="a saved run's name or directory")
+    push.add_argument("--repo", required=True, help="the Hub repository, owner/name")
+    visibility = push.add_mutually_exclusive_group()
+    visibility.add_argument("--private", dest="private", action="store_true", default=True,
+                            help="create the repository private (the default)")
+    visibility.add_argument("--public", dest="private", action="store_false",
+                            help="create the repository public; an existing one keeps its visibility")
 
 
 def _quiet_libraries() -> None:
@@ -215,6 +231,11 @@ def run_predict(args) -> None:
             bar.update(len(chunk))
 
 
+def run_push(args) -> None:
+    from .hub import push_run
+
+    print(push_run(args.run, args.repo, private=args.private))
+
 
 def _input_lines(path: Path, max_chars: int) -> list[str]:
     """The lines of ``--input``, each checked against the recognizer's limit before any work."""
@@ -261,7 +282,8 @@ def _check_utf8(text: str, where: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     _quiet_libraries()
-    command = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}[args.command]
+    command = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict,
+               "push": run_push}[args.command]
     try:
         command(args)
     except ValueError as error:
