@@ -1,9 +1,15 @@
-"""One fine-tune at a time, in a background thread, observed through snapshots.
+"""One fine-tune at a time, observed through snapshots.
 
-The app starts a job and polls it; the job does not belong to a browser tab, so closing the page
-neither stops nor loses it, and every visitor sees the same job. A second start while one runs is
-refused with a message that says so. A failure ends the job, never the process: its snapshot says
-why, in words a user can act on.
+The app starts a job and polls it. Usually the job runs in a background thread (``start``): it does
+not belong to a browser tab, so closing the page neither stops nor loses it, and every visitor sees
+the same job. Where the training must run inside a request (a GPU lent per call, in a forked
+worker), the caller drives it (``begin``, ``record``, ``end``) and the snapshot is the same. A second
+start while one runs is refused with a message that says so. A failure ends the job, never the
+process: its snapshot says why, in words a user can act on.
+
+A stop request is a file as well as a flag: a worker forked from this process cannot see a
+``threading.Event`` of ours, but it sees the file system. Each job has its own request, so a stop
+aimed at one job can never stop the next one.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import os
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +39,38 @@ MAX_LOG_LINES = 500
 UNWRITABLE = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
 
 
+@dataclass(frozen=True)
+class StopRequest:
+    """Whether a fine-tune should stop: asked to (a file exists) or past its time budget.
+
+    Plain data, so it pickles into a forked worker; calling it is the ``should_stop`` of
+    ``fine_tune`` and costs one ``stat`` per training step.
+    """
+
+    path: str
+    deadline: float | None = None  # time.time() at which the run stops by itself
+
+    @classmethod
+    def new(cls, budget_seconds: float | None = None) -> "StopRequest":
+        path = Path(tempfile.gettempdir()) / f"ner-stop-{os.getpid()}-{uuid.uuid4().hex}"
+        return cls(str(path), time.time() + budget_seconds if budget_seconds else None)
+
+    def __call__(self) -> bool:
+        return self.requested() or self.over_budget()
+
+    def requested(self) -> bool:
+        return os.path.exists(self.path)
+
+    def over_budget(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def request(self) -> None:
+        Path(self.path).touch()
+
+    def discard(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+
+
 @dataclass
 class JobSnapshot:
     state: str  # "idle", "running", "stopping", "finished", "stopped" or "failed"
@@ -41,6 +82,8 @@ class JobSnapshot:
     result: TrainResult | None = None
     error: str | None = None
     config: TrainConfig | None = None
+    owner: str | None = None  # who started it, as the app names visitors
+    budget_seconds: float | None = None
 
     @property
     def active(self) -> bool:
@@ -53,7 +96,7 @@ class FineTuneJobs:
     def __init__(self, run: Callable[..., TrainResult] = fine_tune):
         self._run = run
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = StopRequest.new()
         self._snapshot = JobSnapshot("idle")
         self._thread: threading.Thread | None = None
 
@@ -61,34 +104,64 @@ class FineTuneJobs:
         with self._lock:
             s = self._snapshot
             return JobSnapshot(s.state, s.run_name, s.progress, list(s.losses), list(s.scores),
-                               list(s.log), s.result, s.error, s.config)
+                               list(s.log), s.result, s.error, s.config, s.owner, s.budget_seconds)
 
-    def start(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> None:
+    def start(self, config: TrainConfig, load_data: Callable, output_dir: Path,
+              owner: str | None = None, budget_seconds: float | None = None) -> None:
         """Start fine-tuning in the background; ``ValueError`` if a fine-tune is already running
         or the run cannot be written where it should go.
 
         ``load_data`` is called in the job's thread, so slow loading does not hold the caller.
+        Past ``budget_seconds`` the run is stopped and what it trained is saved.
         """
+        self.begin(config, output_dir, owner, budget_seconds)
+        with self._lock:
+            self._thread = threading.Thread(target=self._work, args=(config, load_data, output_dir),
+                                            name="fine-tune", daemon=True)
+            self._thread.start()
+
+    def begin(self, config: TrainConfig, output_dir: Path, owner: str | None = None,
+              budget_seconds: float | None = None) -> StopRequest:
+        """Claim the one slot for a fine-tune the caller runs itself, then ``record`` its progress
+        and ``end`` it; the returned request is its ``should_stop``."""
         runs.check_writable(output_dir.parent)
         with self._lock:
             if self._snapshot.active:
                 raise ValueError(f"a fine-tune ({self._snapshot.run_name}) is already running; "
                                  "wait for it to finish or stop it first")
-            self._stop.clear()
-            self._snapshot = JobSnapshot("running", output_dir.name, config=config)
-            self._thread = threading.Thread(target=self._work, args=(config, load_data, output_dir),
-                                            name="fine-tune", daemon=True)
-            self._thread.start()
+            self._stop.discard()
+            self._stop = StopRequest.new(budget_seconds)
+            self._snapshot = JobSnapshot("running", output_dir.name, config=config, owner=owner,
+                                         budget_seconds=budget_seconds)
+            return self._stop
 
-    def stop(self) -> bool:
-        """Ask the running fine-tune to stop after its current step; False if none runs."""
+    def stop(self, run_name: str | None = None) -> bool:
+        """Ask the running fine-tune to stop after its current step; False if none runs.
+
+        With ``run_name``, only that job is stopped: a request that was checked against one job
+        never stops a job started after it.
+        """
         with self._lock:
             if self._snapshot.state != "running":
                 return False
+            if run_name is not None and self._snapshot.run_name != run_name:
+                return False
             self._snapshot.state = "stopping"
             self._note("stop requested: finishing the current step")
-        self._stop.set()
+            self._stop.request()
         return True
+
+    def record(self, progress: TrainProgress) -> None:
+        """A progress report of a job the caller runs (see ``begin``)."""
+        self._on_event(progress)
+
+    def end(self, result: TrainResult | None, error: BaseException | str | None,
+            output_dir: Path) -> None:
+        """Close a job the caller ran: its result, or ``None`` when it stopped before training
+        began, or the error (or the reason already in words) that ended it."""
+        reason = error if error is None or isinstance(error, str) else \
+            failure_reason(error, self._snapshot.config, output_dir)
+        self._finish(result, reason, output_dir)
 
     def wait(self, timeout: float | None = None) -> JobSnapshot:
         """Block until the job's thread ends (for scripts and tests)."""
@@ -118,8 +191,12 @@ class FineTuneJobs:
         except Exception as error:  # the job reports any failure; the server keeps serving
             logger.exception("fine-tune %s failed", output_dir.name)
             reason = failure_reason(error, config, output_dir)
+            result = None
         else:
             reason = None
+        self._finish(result, reason, output_dir)
+
+    def _finish(self, result: TrainResult | None, reason: str | None, output_dir: Path) -> None:
         with self._lock:
             if reason is not None:
                 self._snapshot.state = "failed"
@@ -131,9 +208,13 @@ class FineTuneJobs:
             else:
                 self._snapshot.result = result
                 self._snapshot.state = "stopped" if result.stopped_early else "finished"
+                if result.stopped_early and not self._stop.requested() and self._stop.over_budget():
+                    self._note(f"the time budget of {self._snapshot.budget_seconds:,.0f} s was "
+                               "reached: training stopped")
                 self._note(f"stopped at step {result.steps} of {result.total_steps}; the weights "
                            f"so far are saved as {output_dir.name}" if result.stopped_early
                            else f"finished; saved as {output_dir.name}")
+            self._stop.discard()
         if reason is not None:
             _release_memory()  # outside the handler: the exception's frames hold the model
 
@@ -142,12 +223,11 @@ class FineTuneJobs:
         with self._lock:
             self._note(f"loading data and {config.base_model}")
         data = load_data()
-        if self._stop.is_set():
+        if self._stop.requested():
             return None
         with self._lock:
             self._note(f"training on {len(data['train']):,} sentences")
-        return self._run(config, data, output_dir, on_event=self._on_event,
-                         should_stop=self._stop.is_set)
+        return self._run(config, data, output_dir, on_event=self._on_event, should_stop=self._stop)
 
 
 def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:

@@ -195,3 +195,52 @@ def _exchange(a: Path, b: Path) -> bool:
     if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
         return False  # the kernel or file system cannot exchange: fall back
     raise OSError(error, os.strerror(error), str(b))
+
+
+# Who started each run, for a host where visitors may only delete their own runs. Kept beside the
+# runs (a hidden directory is never a run), not inside them: a run's files are what gets pushed.
+OWNERS_DIR = ".owners"
+
+
+def set_owner(name: str, owner: str | None, directory: Path | None = None) -> None:
+    """Record who starts the run ``name`` (before it exists); ``None`` forgets any earlier owner."""
+    ledger = (runs_dir() if directory is None else directory) / OWNERS_DIR
+    if owner is None:
+        (ledger / name).unlink(missing_ok=True)
+        return
+    ledger.mkdir(parents=True, exist_ok=True)
+    (ledger / name).write_text(owner, encoding="utf-8")
+
+
+def owner_of(name: str, directory: Path | None = None) -> str | None:
+    if not is_run_name(name):
+        return None
+    path = (runs_dir() if directory is None else directory) / OWNERS_DIR / name
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def delete_run(name: str, directory: Path | None = None) -> None:
+    """Remove the complete run ``name``: it leaves the listing at once (one rename), then its files go."""
+    directory = runs_dir() if directory is None else directory
+    path = run_path(name, directory)
+    if path is None:
+        raise ValueError(f"expected the name of a saved run, found {name!r}")
+    retired = directory / f"{PARTIAL_PREFIX}{name}-deleted-{os.getpid()}"
+    path.rename(retired)
+    shutil.rmtree(retired)
+    set_owner(name, None, directory)
+
+
+def prune_runs(keep: int, protect: set[str], directory: Path | None = None) -> list[str]:
+    """Delete the oldest runs until at most ``keep`` remain, never those in ``protect``; the names
+    deleted, oldest first."""
+    names = list_runs(directory)  # newest first
+    removable = [n for n in reversed(names) if n not in protect]
+    deleted = []
+    while len(names) - len(deleted) > keep and removable:
+        name = removable.pop(0)
+        delete_run(name, directory)
+        deleted.append(name)
+    if deleted:
+        logger.info("removed the oldest runs to keep at most %d: %s", keep, ", ".join(deleted))
+    return deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 
+import gradio as gr
 import pandas as pd
 
 from ner_core import evaluate as evaluate_split
@@ -13,7 +14,8 @@ from ner_core.labels import spans
 from ner_core.metrics import ERROR_KINDS
 
 from . import models
-from .finetune import read_upload, conll2003
+from .data import conll2003, read_upload
+from .errors import shown_to_user
 from .highlight import color_map
 
 MAX_ERRORS_SHOWN = 200
@@ -111,3 +113,61 @@ def error_browser(result: dict | None, kind: str, entity_type: str, query: str) 
 
 
 KIND_CHOICES = ["all", *ERROR_KINDS]
+
+
+@shown_to_user
+def evaluate(model, source, upload, mode):
+    result = run_evaluation(model, source, upload, mode)
+    table = per_entity_table(result)
+    types = gr.Dropdown(choices=["all", *result["per_entity"]], value="all")
+    return (overall_frame(result), table, table[["entity", "F1"]], result,
+            error_browser(result, "all", "all", ""), types)
+
+
+@shown_to_user
+def compare(model_a, model_b, source, upload, mode):
+    a = run_evaluation(model_a, source, upload, mode)
+    b = run_evaluation(model_b, source, upload, mode)
+    return comparison(model_a, a, model_b, b)
+
+
+def build(page) -> None:
+    """The tab's components and events (inside ``gr.Tab("Evaluate")``)."""
+    choices = models.model_choices()
+    first = choices[0] if choices else None
+    with gr.Row():
+        model = gr.Dropdown(choices, value=first, label="Model", elem_id="eval-model",
+                            allow_custom_value=True)
+        source = gr.Radio([("CoNLL-2003 validation", "validation"), ("CoNLL-2003 test", "test"),
+                           ("Uploaded file", "upload")], value="validation", label="Data")
+        upload = gr.File(label="Labelled CoNLL file", type="filepath", height=130,
+                         elem_id="eval-file")
+        mode = gr.Radio([("default (conlleval)", "default"), ("strict IOB2", "strict")],
+                        value="default", label="Mode")
+    evaluate_button = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+    overall = gr.Dataframe(label="Overall", interactive=False, elem_id="overall")
+    with gr.Row():
+        per_entity = gr.Dataframe(label="Per entity", interactive=False, elem_id="per-entity")
+        chart = gr.BarPlot(x="entity", y="F1", title="F1 per entity", y_lim=[0, 1], height=260)
+    with gr.Accordion("Compare with another model", open=False):
+        with gr.Row():
+            other = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True)
+            compare_button = gr.Button("Compare")
+        comparison_table = gr.Dataframe(interactive=False)
+    with gr.Accordion("Errors", open=True):
+        with gr.Row():
+            kind = gr.Dropdown(KIND_CHOICES, value="all", label="Kind")
+            entity_type = gr.Dropdown(["all"], value="all", label="Type")
+            query = gr.Textbox(label="Entity contains", placeholder="e.g. Paris")
+        errors = gr.HTML(error_browser(None, "all", "all", ""), elem_id="errors")
+    evaluated = gr.State(None)
+    page.model_pickers.extend([model, other])
+
+    evaluate_button.click(evaluate, [model, source, upload, mode],
+                          [overall, per_entity, chart, evaluated, errors, entity_type],
+                          api_name="evaluate", concurrency_limit=1)
+    compare_button.click(compare, [model, other, source, upload, mode], comparison_table,
+                         api_name="compare", concurrency_limit=1)
+    for widget in (kind, entity_type, query):
+        widget.change(error_browser, [evaluated, kind, entity_type, query], errors,
+                      api_visibility="private", show_progress="hidden")

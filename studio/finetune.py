@@ -1,180 +1,347 @@
-"""The Fine-tune tab: settings -> ``TrainConfig``, uploads -> data, and the job's progress as views."""
+"""The Fine-tune tab: settings, data, start and stop, the shared job's progress, and the runs a
+visitor owns (delete, push to the Hub).
+
+On CPU and dedicated-GPU hosts a fine-tune is a background job that outlives the page. On a ZeroGPU
+Space it runs inside the Start request, which streams it (see ``zerogpu``).
+"""
 
 from __future__ import annotations
 
-import functools
-import shutil
-import tempfile
+import logging
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
-import torch
 
-from ner_core import TrainConfig, hub, list_runs, models, runs, to_dataset_dict
-from ner_core.data import load_data, read_conll
-from ner_core.jobs import FineTuneJobs, JobSnapshot
-from ner_core.training import fine_tune
+from ner_core import TrainConfig, hub, models, preset, runs
+from ner_core.jobs import JobSnapshot
+from ner_core.training import TrainProgress, TrainResult, device_description
 
-RECIPE_BASE = "distilbert-base-uncased"
-# Rough CPU seconds per training sentence and epoch for a MiniLM-sized encoder on 2 cores,
-# measured with the short preset; scaled by model size. Only an estimate to set expectations.
-CPU_SECONDS_PER_SENTENCE = 0.016
-GPU_SECONDS_PER_SENTENCE = 0.0005
-CONLL_SENTENCES = 14_041
-UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024
-# The page draws the loss curve from these reports: more often than the command line's 50 steps.
-LOGGING_STEPS = 10
+from . import access, zerogpu
+from . import training as tr
+from .data import TrainingData
+from .data import describe_upload as _describe_upload
+from .errors import shown_to_user
+from .evaluate import per_entity_table
+from .page import Page
+from .training import FORM, JOBS
 
+logger = logging.getLogger("studio")
 
-def _zero_gpu(function):
-    """On a ZeroGPU Space (the ``spaces`` package imports), the fine-tune holds a GPU while it runs."""
-    try:
-        import spaces
-    except ImportError:
-        return function
-    return spaces.GPU(duration=lambda config, *args, **kwargs: int(600 * config.epochs))(function)
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+SLIDERS = {"warmup_ratio": (0, 0.5, 0.01), "max_length": (16, 512, 8)}
+PRESET_BUTTONS = {"recipe": "Recipe settings", "short": "Short run (about a minute on 2 CPU cores)",
+                  "bundled": "Bundled settings (the default model's)"}
 
 
-JOBS = FineTuneJobs(_zero_gpu(fine_tune))
+def _widget(name: str, default) -> gr.components.Component:
+    """The form's widget for hyperparameter ``name``, from its type and help in ``TrainConfig``."""
+    info = FIELDS[name].metadata["help"]
+    if FIELDS[name].type in ("bool", bool):
+        return gr.Checkbox(default, label=FORM[name], info=info, elem_id=name.replace("_", "-"))
+    if name in SLIDERS:
+        low, high, step = SLIDERS[name]
+        return gr.Slider(low, high, value=default, step=step, label=FORM[name], info=info)
+    # Whole-number boxes without precision=0: Gradio would round 2.5 to 2 and fail on text from an
+    # API call; make_config refuses both, quoting the value.
+    return gr.Number(default, label=FORM[name], info=info, elem_id=name.replace("_", "-"))
 
 
-def base_choices() -> tuple[list[str], str, str]:
-    """Base models to offer, the one chosen first, and a sentence saying why."""
-    saved = list_runs()
-    if hub.hub_reachable():
-        return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
-                f"Base model: `{RECIPE_BASE}` from the Hugging Face Hub, as in the recipe.")
-    if hub.is_cached(RECIPE_BASE):
-        return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
-                f"Base model: `{RECIPE_BASE}`, as in the recipe, from the local cache (the Hub "
-                "cannot be reached).")
-    return ([models.ENCODER] + saved, models.ENCODER,
-            f"The Hugging Face Hub cannot be reached, so `{RECIPE_BASE}` cannot be downloaded: the "
-            f"offline MiniLM-L6 encoder (`{models.ENCODER}`, same uncased vocabulary) is the base.")
+def apply_preset(name: str) -> list:
+    config = preset(name)
+    base = config.base_model if config.base_model in tr.base_choices()[0] else gr.skip()
+    return [base, *tr.preset_values(config)]
 
 
+@shown_to_user
 def describe_upload(path: str | None) -> str:
-    """A line about an uploaded CoNLL file, or the reason it was refused (file and line)."""
-    if not path:
-        return ""
-    conll = read_upload(path)
-    types = sorted({t[2:] for s in conll.sentences for t in s.tags if t != "O"})
-    scheme = "IOB1, converted to IOB2" if conll.scheme == "IOB1" else "IOB2"
-    return (f"`{Path(path).name}`: {len(conll.sentences):,} sentences, {scheme}, "
-            f"types {', '.join(types) or 'none'}")
+    return _describe_upload(path)
 
 
-def read_upload(path: str):
-    """Read an uploaded CoNLL file; messages name the file as the user knows it, not its temp path."""
-    size = Path(path).stat().st_size
-    if size > UPLOAD_LIMIT_BYTES:
-        raise ValueError(f"{Path(path).name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
-                         f"found {size / 2**20:.1f} MB")
-    try:
-        return read_conll(path)
-    except ValueError as error:
-        raise ValueError(str(error).replace(str(Path(path)), Path(path).name)) from None
-
-
-@functools.cache
-def conll2003():
-    """CoNLL-2003 from ``$NER_DATA_DIR``, else the Hub; loaded once per process."""
-    return load_data(None)
-
-
-def data_loader(source: str, train_file: str | None, validation_file: str | None):
-    """A function that loads the chosen data (called in the job's thread), checked up front."""
-    if source == "upload":
-        if not train_file:
-            raise ValueError("upload a training file in CoNLL format, or choose CoNLL-2003")
-        splits = {"train": read_upload(train_file).sentences}
-        if validation_file:
-            splits["validation"] = read_upload(validation_file).sentences
-        return lambda: to_dataset_dict(splits)
-    return conll2003
-
-
-def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
-    """A ``TrainConfig`` from the form; its checks quote any bad value."""
-    base_model = (base_hub_id or "").strip() or base
-    if not base_model:
-        raise ValueError("choose a base model")
-    typed_hub_id = base_model not in base_choices()[0]
-    if typed_hub_id and (not hub.is_hub_id(base_model) or Path(base_model).exists()):
-        raise ValueError(f"expected a listed base model or a Hub id, found {base_model!r}")
-    # Resolved once, before the settings: a typed Hub id offline is refused at once.
-    source = models.resolve(base_model, local_paths=False)
-    typed = {}
-    for f in fields(TrainConfig):
-        if f.name in values:
-            value = values[f.name]
-            if f.type in ("int", "int | None") and isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"{f.name} must be a whole number, found {value!r}")
-                value = int(value)
-            typed[f.name] = value
-    if typed.get("max_train_sentences") == 0:
-        typed["max_train_sentences"] = None  # 0 in the form means all sentences
-    typed.setdefault("logging_steps", LOGGING_STEPS)
-    config = TrainConfig(base_model=base_model, **typed)
-    models.check_max_length(source, config.max_length)
+def _config(base: str, base_hub: str, hyperparameters: dict) -> TrainConfig:
+    unknown = sorted(set(hyperparameters) - set(FORM))
+    if unknown:
+        raise ValueError(f"expected hyperparameters among {', '.join(FORM)}, found {', '.join(unknown)}")
+    config = tr.make_config(base, base_hub, hyperparameters)
+    access.check_epochs(config.epochs)
     return config
 
 
-def run_name(name: str | None) -> str:
-    name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
-    if not runs.is_run_name(name):
-        raise ValueError(f"expected a run name of letters, digits, '-', '_' and '.', found {name!r}")
-    if runs.run_path(name) is not None:
-        raise ValueError(f"a run named {name!r} exists already; choose another name")
-    return name
+def _trains_on_gpu() -> bool:
+    if zerogpu.ON_ZERO_GPU:
+        return True  # asked without torch: the server's process never touches CUDA there
+    import torch
+
+    return torch.cuda.is_available()
 
 
-def estimate(config: TrainConfig, n_sentences: int) -> str:
-    sentences = min(n_sentences, config.max_train_sentences or n_sentences)
-    per_sentence = GPU_SECONDS_PER_SENTENCE if torch.cuda.is_available() else CPU_SECONDS_PER_SENTENCE
-    scale = 3.0 if config.base_model == RECIPE_BASE else 1.0  # DistilBERT is ~3x MiniLM-L6
-    if config.document_context:
-        scale *= 1 + 2 * config.context_tokens / 24  # windows grow from ~24 sub-tokens
-    seconds = sentences * config.epochs * per_sentence * scale
-    return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+@shown_to_user
+def plan(base, base_hub, source, train_file, validation_file, **hyperparameters) -> str:
+    try:
+        config = _config(base, base_hub, hyperparameters)
+    except ValueError as error:
+        return f"Settings to fix: {error}"
+    gpu = _trains_on_gpu()
+    device = (f"ZeroGPU (a GPU is lent to each fine-tune, for at most {zerogpu.max_seconds():,} s)"
+              if zerogpu.ON_ZERO_GPU else device_description(config))
+    estimate = ""
+    if source == "conll2003":
+        estimate = (f"; estimated time on CoNLL-2003: "
+                    f"{tr.in_words(tr.estimate_seconds(config, tr.CONLL_SENTENCES, gpu))}")
+    return f"Device: {device}{estimate}."
 
 
-def reproduce_command(config: TrainConfig, name: str, data: str) -> str:
-    """The ``python -m ner_core train`` line that runs these settings."""
-    return config.command_line(f"runs/{name}", data)
+@shown_to_user
+def start_fine_tune(name, base, base_hub, source, train_file, validation_file,
+                    profile: gr.OAuthProfile | None = None, request: gr.Request = None,
+                    **hyperparameters):
+    """Check everything, then start the fine-tune; yields the command line that reproduces it.
+
+    Every refusal comes before any job or directory exists.
+    """
+    who = access.visitor(profile, request)
+    access.check_may_start(who)
+    config = _config(base, base_hub, hyperparameters)
+    name = tr.run_name(name)
+    data = TrainingData(source, train_file, validation_file)
+    if not _trains_on_gpu():
+        access.check_cpu_sentences(tr.training_sentences(config, data.train_sentences))
+    seconds = (zerogpu.request_seconds(tr.estimate_seconds(config, data.train_sentences, True))
+               if zerogpu.ON_ZERO_GPU else None)
+    running = JOBS.snapshot()
+    if running.active:
+        raise ValueError(f"a fine-tune ({running.run_name}) is already running; wait for it to "
+                         "finish or stop it first")
+    keep = access.limit("NER_MAX_RUNS")
+    if keep is not None:
+        runs.prune_runs(keep - 1, protect=set())  # room for this one; no other job is running
+    output_dir = runs.runs_dir() / name
+    command = tr.reproduce_command(config, name, data)
+    budget = access.limit("NER_FINETUNE_BUDGET_SECONDS")
+    if seconds is not None:
+        yield from _run_on_zero_gpu(config, data, output_dir, who.identity, command, seconds, budget)
+        return
+    JOBS.start(config, data.load, output_dir, owner=who.identity, budget_seconds=budget)
+    runs.set_owner(name, who.identity)
+    yield command
 
 
-def progress_html(snapshot: JobSnapshot) -> str:
-    p = snapshot.progress
-    if snapshot.state == "idle":
-        return "<p>No fine-tune has run since the server started.</p>"
-    done = p.step / p.total_steps if p and p.total_steps else 0.0
-    eta = f", about {p.remaining_seconds:.0f} s left" if p and p.remaining_seconds is not None \
-        and snapshot.active else ""
-    steps = (f"step {p.step} of {p.total_steps}, epoch {p.epoch:.2f}{eta}" if p
-             else "preparing" if snapshot.active else "before the first step")
-    return (f"<div class='job-state'><b>{snapshot.state}</b> · {snapshot.run_name} · {steps}</div>"
-            f"<progress max='1' value='{done:.4f}' style='width:100%'></progress>")
+def _run_on_zero_gpu(config, data: TrainingData, output_dir: Path, owner, command: str,
+                     seconds: int, budget: int | None):
+    """Run the fine-tune in ZeroGPU's worker from this request, mirroring it into ``JOBS``."""
+    deadline = seconds - zerogpu.SAVE_SECONDS  # stop in time to save before the GPU is taken back
+    stop = JOBS.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline))
+    runs.set_owner(output_dir.name, owner)
+    yield command
+    result = error = None
+    try:
+        for report in zerogpu.fine_tune_on_gpu(config, data.load(), output_dir, stop, seconds):
+            if isinstance(report, TrainProgress):
+                JOBS.record(report)
+                yield gr.skip()
+            elif isinstance(report, zerogpu.Failure):
+                error = report.reason
+            else:
+                result = report
+    except GeneratorExit:  # the page was closed: Gradio cancels the event, ZeroGPU stops the call
+        JOBS.stop(output_dir.name)
+        threading.Thread(target=_settle_closed, args=(output_dir, seconds), daemon=True).start()
+        raise
+    except gr.Error as failure:  # ZeroGPU's own: no quota left, a worker that died
+        error = f"the GPU worker failed: {failure.message}"
+    except Exception as failure:  # e.g. arguments that would not pickle; logged for the owner
+        logger.exception("the ZeroGPU call for %s failed", output_dir.name)
+        error = f"the fine-tune could not run on the GPU worker ({type(failure).__name__}: {failure})"
+    if error is not None:
+        runs.remove_stale_staging()  # what a dead worker left half-written
+    elif isinstance(result, TrainResult) and not result.stopped_early:
+        work = tr.estimate_seconds(config, data.train_sentences, False) / tr.CPU_SECONDS_PER_SENTENCE
+        zerogpu.record_rate(result.seconds, work)
+    JOBS.end(result, error, output_dir)
+    if error is not None:
+        raise ValueError(f"{error}; nothing was saved")
+    yield command
 
 
-def curves(snapshot: JobSnapshot) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (pd.DataFrame(snapshot.losses, columns=["step", "loss"]),
-            pd.DataFrame(snapshot.scores, columns=["step", "validation F1"]))
+def _settle_closed(output_dir: Path, seconds: int) -> None:
+    """After a closed page, wait for the worker to save what it trained, then close the job."""
+    deadline = time.monotonic() + seconds + 30
+    while time.monotonic() < deadline:
+        saved = runs.run_path(output_dir.name)
+        if saved is not None:
+            facts = (runs.read_json(saved / "metrics.json") or {}).get("training", {})
+            JOBS.end(TrainResult(saved, runs.read_json(saved / "metrics.json"), True,
+                                 facts.get("steps", 0), facts.get("total_steps", 0),
+                                 facts.get("seconds", 0.0)), None, output_dir)
+            return
+        time.sleep(1.0)
+    JOBS.end(None, "the page was closed before the fine-tune saved anything", output_dir)
 
 
-_zips: dict[tuple[str, int], str] = {}
+@shown_to_user
+def stop_fine_tune(profile: gr.OAuthProfile | None = None, request: gr.Request = None) -> None:
+    snapshot = JOBS.snapshot()
+    if not snapshot.active:
+        gr.Info("No fine-tune is running.")
+        return
+    if not access.may_manage(access.visitor(profile, request), snapshot.owner):
+        raise ValueError(f"only whoever started {snapshot.run_name} "
+                         f"({access.owner_label(snapshot.owner)}) or the Space's owner can stop it")
+    if not JOBS.stop(snapshot.run_name):
+        gr.Info("No fine-tune is running.")
 
 
-def zip_run(name: str) -> str:
-    """The saved run as a zip file, made once per version of the run for every visitor."""
-    path = runs.run_path(name)
-    if path is None:
-        raise ValueError(f"no finished run named {name!r}")
-    key = (name, (path / "model.safetensors").stat().st_mtime_ns)
-    if key not in _zips or not Path(_zips[key]).is_file():
-        target = Path(tempfile.mkdtemp(prefix="run-zip-")) / name
-        _zips[key] = shutil.make_archive(str(target), "zip", root_dir=path)
-    return _zips[key]
+def poll(zipped: str | None):
+    """The shared job's views; the zip and score table once per finished run."""
+    snapshot = JOBS.snapshot()
+    losses, scores = tr.curves(snapshot)
+    table, download = gr.skip(), gr.skip()
+    if snapshot.result is not None and snapshot.run_name != zipped \
+            and runs.run_path(snapshot.run_name) is not None:
+        table = _result_table(snapshot)
+        download = tr.zip_run(snapshot.run_name)
+        zipped = snapshot.run_name
+    error = f"**Failed:** {snapshot.error}" if snapshot.state == "failed" else ""
+    return (tr.progress_html(snapshot), losses, scores, "\n".join(snapshot.log), table, download,
+            error, zipped)
+
+
+def _result_table(snapshot: JobSnapshot) -> pd.DataFrame:
+    metrics = snapshot.result.metrics
+    if "validation" in metrics:
+        table = per_entity_table(metrics["validation"])
+        overall = metrics["validation"]["overall"]
+        table.loc[len(table)] = ["overall", round(overall["precision"], 4),
+                                 round(overall["recall"], 4), round(overall["f1"], 4),
+                                 int(table["support"].sum())]
+        return table
+    why = ("it was stopped before the final scoring" if snapshot.result.stopped_early
+           else "no validation data was given")
+    return pd.DataFrame({"note": [f"Not scored: {why}. The weights are saved; score them in the "
+                                  "Evaluate tab."]})
+
+
+def _own_run(run: str | None, who: access.Visitor) -> str:
+    """``run`` when it is a saved run that ``who`` may manage; ``ValueError`` otherwise."""
+    if run == models.DEFAULT:
+        raise ValueError("the bundled model 'default' is not a run; choose one of your runs")
+    if not run or runs.run_path(run) is None:
+        raise ValueError(f"expected the name of a saved run, found {run!r}")
+    owner = runs.owner_of(run)
+    if not access.may_manage(who, owner):
+        raise ValueError(f"only whoever started {run} ({access.owner_label(owner)}) or the "
+                         "Space's owner may change it")
+    return run
+
+
+@shown_to_user
+def delete_run(run: str, profile: gr.OAuthProfile | None = None, request: gr.Request = None) -> str:
+    run = _own_run(run, access.visitor(profile, request))
+    running = JOBS.snapshot()
+    if running.active and running.run_name == run:
+        raise ValueError(f"{run} is being trained; stop it first")
+    runs.delete_run(run)
+    return f"Deleted `{run}`."
+
+
+@shown_to_user
+def push_run(run: str, repo: str, private: bool, profile: gr.OAuthProfile | None = None,
+             token: gr.OAuthToken | None = None, request: gr.Request = None) -> str:
+    """Push a finished run to the Hub: the signed-in visitor's namespace on a Space, else the
+    ``owner/name`` typed, with ``HF_TOKEN``."""
+    who = access.visitor(profile, request)
+    run = _own_run(run, who)
+    repo = (repo or "").strip()
+    if access.on_space():
+        if profile is None or token is None:
+            raise ValueError("sign in with Hugging Face (the button at the top of the page) to push "
+                             "a run to your account")
+        name = repo.split("/")[-1] or run
+        repo_id, secret = f"{profile.username}/{name}", token.token
+    else:
+        if "/" not in repo:
+            raise ValueError(f"expected a Hub repository as owner/name, found {repo!r}")
+        repo_id, secret = repo, None  # huggingface_hub reads HF_TOKEN itself
+    url = hub.push_run(run, repo_id, token=secret, private=bool(private))
+    return f"Pushed `{run}` to [{repo_id}]({url}) ({'private' if private else 'public'})."
+
+
+def build(page: Page) -> None:
+    """The tab's components and events (inside ``gr.Tab("Fine-tune")``)."""
+    bases, base_first, base_note = tr.base_choices()
+    recipe = preset("recipe")
+    gr.Markdown(base_note)
+    with gr.Row():
+        base = gr.Dropdown(bases, value=base_first, label="Base model", elem_id="base",
+                           allow_custom_value=True)
+        base_hub = gr.Textbox(label="…or a Hub model id", placeholder="owner/name")
+        name = gr.Textbox(label="Run name", placeholder="run-YYYYMMDD-HHMMSS", elem_id="run-name")
+    with gr.Row():
+        source = gr.Radio([("CoNLL-2003", "conll2003"), ("Upload CoNLL files", "upload")],
+                          value="conll2003", label="Data")
+        train_file = gr.File(label="Training file (CoNLL)", type="filepath", height=130,
+                             elem_id="train-file")
+        validation_file = gr.File(label="Validation file (optional)", type="filepath", height=130,
+                                  elem_id="validation-file")
+    upload_note = gr.Markdown(elem_id="upload-note")
+    with gr.Row():
+        preset_buttons = {key: gr.Button(label, size="sm") for key, label in PRESET_BUTTONS.items()}
+    hyperparameters = {}
+    defaults = dict(zip(FORM, tr.preset_values(recipe)))
+    with gr.Row():
+        for field_name in FORM:
+            hyperparameters[field_name] = _widget(field_name, defaults[field_name])
+    plan_note = gr.Markdown()
+    with gr.Row():
+        start = gr.Button("Start fine-tune", variant="primary", elem_id="start")
+        stop = gr.Button("Stop", variant="stop", elem_id="stop")
+    progress = gr.HTML(tr.progress_html(JOBS.snapshot()), elem_id="progress")
+    failure = gr.Markdown(elem_id="failure")
+    with gr.Row():
+        loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=240)
+        f1_plot = gr.LinePlot(x="step", y="validation F1", title="Validation F1", height=240)
+    log = gr.Textbox(label="Log", lines=6, max_lines=12, autoscroll=True, interactive=False,
+                     elem_id="log")
+    result_table = gr.Dataframe(per_entity_table({"per_entity": {}}), interactive=False,
+                                label="Per-entity scores of the finished run", elem_id="result-table")
+    zip_file = gr.File(label="Trained model (zip)", interactive=False)
+    command = gr.Code(label="Reproduce from the command line", language="shell", elem_id="command")
+    with gr.Accordion("Your runs: delete, or push to the Hugging Face Hub", open=False):
+        with gr.Row():
+            run = gr.Dropdown(runs.list_runs(), label="Run", elem_id="manage-run",
+                              allow_custom_value=True)
+            repo = gr.Textbox(label="Hub repository", elem_id="push-repo",
+                              placeholder="name (your account on a Space) or owner/name")
+            private = gr.Checkbox(True, label="Private")
+        with gr.Row():
+            push = gr.Button("Push to the Hub", elem_id="push")
+            delete = gr.Button("Delete run", variant="stop", elem_id="delete")
+        manage_note = gr.Markdown(elem_id="manage-note")
+    zipped = gr.State(None)
+    page.base_pickers.append(base)
+    page.model_pickers.append(run)
+
+    settings = [base, base_hub, source, train_file, validation_file]
+    form = [base, *hyperparameters.values()]
+    for key, button in preset_buttons.items():
+        button.click(lambda key=key: apply_preset(key), None, form, api_visibility="private")
+    for box in (train_file, validation_file):
+        box.upload(describe_upload, box, upload_note, api_visibility="private")
+    for widget in [*settings, *hyperparameters.values()]:
+        widget.change(plan, settings, plan_note, inputs_kwargs=hyperparameters,
+                      api_visibility="private", show_progress="hidden")
+    page.timer.tick(poll, zipped, [progress, loss_plot, f1_plot, log, result_table, zip_file,
+                                   failure, zipped],
+                    api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    # One start wins even when two arrive at once (the job's lock decides); a start on ZeroGPU
+    # streams for as long as it trains, so starts do not queue behind it.
+    start.click(start_fine_tune, [name, *settings], command, inputs_kwargs=hyperparameters,
+                api_name="fine_tune", concurrency_limit=None)
+    stop.click(stop_fine_tune, None, None, api_name="stop_fine_tune")
+    delete.click(delete_run, run, manage_note, api_name="delete_run")
+    push.click(push_run, [run, repo, private], manage_note, api_name="push_run")
+    page.demo.load(plan, settings, plan_note, inputs_kwargs=hyperparameters,
+                   api_visibility="private")

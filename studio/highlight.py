@@ -10,9 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 
 from . import models
+from .errors import shown_to_user
 
 MAX_CHARS = 100_000
 TABLE_COLUMNS = ["text", "type", "score", "start", "end"]
@@ -107,3 +109,60 @@ def downloads(entities: list[dict]) -> list[str]:
 def _downloads_dir() -> Path:
     DOWNLOADS.mkdir(parents=True, exist_ok=True)
     return DOWNLOADS
+
+
+@shown_to_user
+def highlight(text: str, model: str, hub_id: str, threshold: float, int8: bool = False):
+    if not (text or "").strip():
+        return (None, table([]), None, "Paste or type some text, or pick an example below.",
+                {"text": "", "entities": []})
+    entities, timing = recognize(text, model, hub_id, bool(int8))
+    return (*_views(text, entities, threshold), timing, {"text": text, "entities": entities})
+
+
+def _views(text: str, entities: list[dict], threshold: float):
+    shown = visible(entities, threshold)
+    types = sorted({e["label"] for e in entities})
+    return (gr.HighlightedText(value=highlighted(text, shown), color_map=color_map(types)),
+            table(shown), downloads(shown))
+
+
+@shown_to_user
+def filter_by_score(found: dict, threshold: float):
+    if not found or not found["text"]:
+        return gr.skip(), gr.skip(), gr.skip()
+    return _views(found["text"], found["entities"], threshold)
+
+
+def build(page) -> None:
+    """The tab's components and events (inside ``gr.Tab("Highlight")``)."""
+    choices = models.model_choices()
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text", lines=8, placeholder="Paste English text here",
+                              elem_id="text")
+            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+        with gr.Column(scale=1, min_width=240):
+            # Pickers accept any value: runs appear while the server runs, and
+            # studio.models.pick checks every name against the current list.
+            model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
+                                elem_id="model", allow_custom_value=True)
+            hub_id = gr.Textbox(label="…or a Hugging Face Hub model id", placeholder="owner/name")
+            threshold = gr.Slider(0, 1, value=0, step=0.01, label="Minimum score")
+            int8 = gr.Checkbox(False, label="Fast int8 mode (CPU)", elem_id="int8",
+                               info="quantized weights: several times faster; scores differ "
+                                    "slightly from the full model")
+            find = gr.Button("Find entities", variant="primary", elem_id="find")
+    timing = gr.Markdown()
+    shown = gr.HighlightedText(label="Entities", show_legend=True, color_map=color_map([]),
+                               elem_id="highlighted")
+    entities = gr.Dataframe(table([]), label="Entity table", interactive=False, elem_id="entities")
+    files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False)
+    found = gr.State({"text": "", "entities": []})
+    page.model_pickers.append(model)
+
+    inputs, outputs = [text, model, hub_id, threshold, int8], [shown, entities, files, timing, found]
+    find.click(highlight, inputs, outputs, api_name="highlight")
+    text.submit(highlight, inputs, outputs, api_visibility="undocumented")
+    threshold.change(filter_by_score, [found, threshold], [shown, entities, files],
+                     api_visibility="undocumented", show_progress="hidden")

@@ -8,6 +8,8 @@ from collections import OrderedDict
 from ner_core import Recognizer, hub, list_runs, models
 from ner_core.models import resolve
 
+from . import access, zerogpu
+
 MAX_LOADED = 3
 _loaded: OrderedDict[str, Recognizer] = OrderedDict()
 _lock = threading.Lock()
@@ -25,6 +27,9 @@ def pick(choice: str | None, hub_id: str | None) -> str:
     if hub_id:
         if not hub.is_hub_id(hub_id):
             raise ValueError(f"expected a Hub id like 'owner/name', found {hub_id!r}")
+        limit = access.hub_model_limit_bytes()
+        if limit is not None and hub.hub_reachable():
+            hub.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
         return hub_id
     if not choice:
         raise ValueError("choose a model first (no model is bundled or trained yet: run a fine-tune)")
@@ -52,8 +57,10 @@ def recognizer(name: str, int8: bool = False) -> Recognizer:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
-    loaded = Recognizer(name, local_paths=False,  # outside the lock: loading takes seconds
-                        precision="int8" if int8 else "float32")
+    # Outside the lock: loading takes seconds. On ZeroGPU the server's process has no GPU (and must
+    # not touch CUDA): recognizing runs on its CPU.
+    loaded = Recognizer(name, local_paths=False, precision="int8" if int8 else "float32",
+                        device="cpu" if zerogpu.ON_ZERO_GPU else None)
     with _lock:
         _loaded[key] = loaded
         while len(_loaded) > MAX_LOADED:

@@ -151,9 +151,12 @@ def fine_tune_request(client, name: str, train_file: Path, base: str, epochs: fl
     """Press Start on the Fine-tune tab through the API with an uploaded training file; the job."""
     from gradio_client import handle_file
 
-    return client.submit(name, base, "", "upload", handle_file(str(train_file)), None,
-                         1e-3, batch_size, epochs, 42, 0.0, 0.0, max_length, 0, False, False,
-                         api_name="/fine_tune")
+    return client.submit(name=name, base=base, base_hub="", source="upload",
+                         train_file=handle_file(str(train_file)), validation_file=None,
+                         learning_rate=1e-3, train_batch_size=batch_size, epochs=epochs, seed=42,
+                         weight_decay=0.0, warmup_ratio=0.0, max_length=max_length,
+                         max_train_sentences=0, document_context=False, label_all_tokens=False,
+                         case_feature=False, api_name="/fine_tune")
 
 
 def highlight(client, text: str, model: str) -> tuple[list[list], float]:

@@ -21,7 +21,6 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-import app
 from conftest import make_sentences, write_conll
 from live_app import TINY_LABEL, label_winning_copy, make_run
 from ner_core import TrainConfig, preset, runs
@@ -29,9 +28,12 @@ from ner_core.cli import _build_parser
 from ner_core.jobs import FineTuneJobs
 from ner_core.training import TrainProgress, TrainResult
 from studio.models import model_choices
+from studio.data import TrainingData
+from studio.page import Page
 from studio import evaluate as ev
 from studio import finetune as ft
 from studio import highlight as hl
+from studio import training as tr
 
 TEXT = "Anna Weber visited Berlin.  Then Nordbank left.\n\nLi Wei met Globex."
 # One ORG entity per sentence, from its first letter to its full stop.
@@ -75,7 +77,7 @@ def form(**changes) -> dict:
 # Highlight ---------------------------------------------------------------------------------------
 
 def test_highlight_shows_entities_with_exact_offsets(biased):
-    update, table, files, timing, found = app.highlight(TEXT, biased, "", 0.0)
+    update, table, files, timing, found = hl.highlight(TEXT, biased, "", 0.0)
 
     expected = [{"start": s, "end": e, "label": "ORG", "score": 1.0, "text": t}
                 for t, s, e in BIASED_ENTITIES]
@@ -94,7 +96,7 @@ def test_highlight_shows_entities_with_exact_offsets(biased):
 
 
 def test_highlight_downloads_hold_the_shown_entities(biased):
-    _, _, files, _, found = app.highlight(TEXT, biased, "", 0.0)
+    _, _, files, _, found = hl.highlight(TEXT, biased, "", 0.0)
 
     assert [Path(f).name for f in files] == ["entities.json", "entities.csv"]
     assert json.loads(Path(files[0]).read_text()) == found["entities"]
@@ -106,7 +108,7 @@ def test_highlight_downloads_hold_the_shown_entities(biased):
 
 @pytest.mark.parametrize("text", ["", "   \n\t  ", None])
 def test_highlight_of_no_text_gives_a_hint(biased, text):
-    update, table, files, timing, found = app.highlight(text, biased, "", 0.0)
+    update, table, files, timing, found = hl.highlight(text, biased, "", 0.0)
     assert update is None and files is None
     assert table.empty and list(table.columns) == hl.TABLE_COLUMNS
     assert timing == "Paste or type some text, or pick an example below."
@@ -124,7 +126,7 @@ def test_highlight_of_no_text_gives_a_hint(biased, text):
 ])
 def test_highlight_refuses_models_it_does_not_offer(biased, model, hub_id, message):
     with pytest.raises(gr.Error, match=re.escape(message)):
-        app.highlight("Anna Weber visited Berlin.", model, hub_id, 0.0)
+        hl.highlight("Anna Weber visited Berlin.", model, hub_id, 0.0)
 
 
 def test_hub_id_box_does_not_load_local_directories(biased_model, tmp_path, monkeypatch):
@@ -132,13 +134,13 @@ def test_hub_id_box_does_not_load_local_directories(biased_model, tmp_path, monk
     make_run(local, "name", biased_model)  # local/name: a model directory, not a saved run
     monkeypatch.chdir(local.parent)
     with pytest.raises(gr.Error):
-        app.highlight("Anna Weber visited Berlin.", None, "cwd/name", 0.0)
+        hl.highlight("Anna Weber visited Berlin.", None, "cwd/name", 0.0)
 
 
 def test_highlight_refuses_text_over_the_limit(biased):
     text = "a " * (hl.MAX_CHARS // 2) + "b"
     with pytest.raises(gr.Error, match=f"at most {hl.MAX_CHARS:,} characters, found {len(text):,}"):
-        app.highlight(text, biased, "", 0.0)
+        hl.highlight(text, biased, "", 0.0)
 
 
 def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
@@ -147,18 +149,18 @@ def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
 
     monkeypatch.setattr(hl, "recognize", broken)
     with pytest.raises(gr.Error, match="unexpected RuntimeError; it is logged") as caught:
-        app.highlight("Anna Weber visited Berlin.", biased, "", 0.0)
+        hl.highlight("Anna Weber visited Berlin.", biased, "", 0.0)
     assert "internal detail" not in str(caught.value)
 
 
 def test_filter_by_score_hides_low_scores(untrained):
-    _, table, _, _, found = app.highlight("anna weber visited berlin with omar haddad.", untrained,
+    _, table, _, _, found = hl.highlight("anna weber visited berlin with omar haddad.", untrained,
                                           "", 0.0)
     scores = sorted(e["score"] for e in found["entities"])
     assert len(table) == len(scores) >= 3 and scores[0] < scores[-1]
     threshold = scores[len(scores) // 2]
 
-    update, filtered, files = app.filter_by_score(found, threshold)
+    update, filtered, files = hl.filter_by_score(found, threshold)
 
     kept = [e for e in found["entities"] if e["score"] >= threshold]
     assert 0 < len(kept) < len(found["entities"])
@@ -170,13 +172,13 @@ def test_filter_by_score_hides_low_scores(untrained):
 
 def test_filter_by_score_before_any_search_changes_nothing():
     assert all(isinstance(v, dict) and v == {"__type__": "update"}
-               for v in app.filter_by_score({"text": "", "entities": []}, 0.5))
+               for v in hl.filter_by_score({"text": "", "entities": []}, 0.5))
 
 
 # Fine-tune ---------------------------------------------------------------------------------------
 
 def test_make_config_accepts_whole_floats_from_number_boxes():
-    config = ft.make_config("minilm", "", form(train_batch_size=16.0, seed=7.0, max_length=64.0))
+    config = tr.make_config("minilm", "", form(train_batch_size=16.0, seed=7.0, max_length=64.0))
     assert config == TrainConfig(base_model="minilm", learning_rate=3e-4, train_batch_size=16,
                                  epochs=1.0, seed=7, weight_decay=0.01, warmup_ratio=0.1,
                                  max_length=64, max_train_sentences=None,
@@ -185,19 +187,19 @@ def test_make_config_accepts_whole_floats_from_number_boxes():
 
 
 def test_make_config_reads_max_train_sentences():
-    assert ft.make_config("minilm", "", form(max_train_sentences=0.0)).max_train_sentences is None
-    assert ft.make_config("minilm", "", form(max_train_sentences=0)).max_train_sentences is None
-    assert ft.make_config("minilm", "", form(max_train_sentences=500.0)).max_train_sentences == 500
+    assert tr.make_config("minilm", "", form(max_train_sentences=0.0)).max_train_sentences is None
+    assert tr.make_config("minilm", "", form(max_train_sentences=0)).max_train_sentences is None
+    assert tr.make_config("minilm", "", form(max_train_sentences=500.0)).max_train_sentences == 500
 
 
 def test_make_config_takes_the_hub_box_over_the_picker(monkeypatch):
     monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
-    assert ft.make_config("minilm", " owner/name ", form()).base_model == "owner/name"
+    assert tr.make_config("minilm", " owner/name ", form()).base_model == "owner/name"
 
 
 def test_make_config_says_at_once_that_a_hub_base_is_out_of_reach():
     with pytest.raises(ValueError, match="cannot be reached"):
-        ft.make_config("minilm", "owner/name", form())
+        tr.make_config("minilm", "owner/name", form())
 
 
 def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypatch):
@@ -205,7 +207,7 @@ def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypat
     (tmp_path / "runs" / "local").mkdir(parents=True)
     monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
     with pytest.raises(ValueError, match="expected a listed base model or a Hub id, found 'runs/local'"):
-        ft.make_config("minilm", "runs/local", form())
+        tr.make_config("minilm", "runs/local", form())
 
 
 @pytest.mark.parametrize("base, hub_id, changes, message", [
@@ -222,31 +224,29 @@ def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypat
 ])
 def test_make_config_quotes_bad_values(base, hub_id, changes, message):
     with pytest.raises(ValueError, match=message):
-        ft.make_config(base, hub_id, form(**changes))
+        tr.make_config(base, hub_id, form(**changes))
 
 
 def test_plan_names_the_setting_to_fix():
-    values = [form(train_batch_size=2.5)[name] for name in app.HYPERPARAMETERS]
-    note = app.plan("minilm", "", "upload", None, None, *values)
+    note = ft.plan("minilm", "", "upload", None, None, **form(train_batch_size=2.5))
     assert "Settings to fix: train_batch_size must be a whole number, found 2.5" in note
 
 
 def test_run_name_checks_and_defaults(biased):
-    assert ft.run_name("  my-run_1.2 ") == "my-run_1.2"
-    assert ft.run_name("").startswith("run-")
-    assert ft.run_name(None).startswith("run-")
+    assert tr.run_name("  my-run_1.2 ") == "my-run_1.2"
+    assert tr.run_name("").startswith("run-")
+    assert tr.run_name(None).startswith("run-")
     for bad in ["../x", "a/b", ".hidden", "has space", "x" * 101]:
         with pytest.raises(ValueError, match="expected a run name of letters, digits"):
-            ft.run_name(bad)
+            tr.run_name(bad)
     with pytest.raises(ValueError, match="a run named 'biased' exists already"):
-        ft.run_name("biased")
+        tr.run_name("biased")
 
 
 def test_start_fine_tune_refuses_an_existing_run_name(biased, tmp_path):
     train = write_conll(tmp_path / "train.txt", make_sentences(20, seed=1))
-    values = [form()[name] for name in app.HYPERPARAMETERS]
     with pytest.raises(gr.Error, match="a run named 'biased' exists already"):
-        app.start_fine_tune("biased", "minilm", "", "upload", str(train), None, *values)
+        next(ft.start_fine_tune("biased", "minilm", "", "upload", str(train), None, **form()))
     assert ft.JOBS.snapshot().state == "idle"
 
 
@@ -269,31 +269,32 @@ def test_describe_upload_names_file_and_line_of_a_bad_tag(tmp_path):
     with pytest.raises(ValueError, match=r"zero\.txt:3: expected a tag .* found '0' \(the digit zero"):
         ft.describe_upload(str(path))
     with pytest.raises(gr.Error, match=r"zero\.txt:3: "):
-        app.describe_upload(str(path))
+        ft.describe_upload(str(path))
 
 
-def test_reproduce_command_round_trips_through_the_cli():
-    config = ft.make_config("minilm", "", form(train_batch_size=8.0, label_all_tokens=True,
+def test_reproduce_command_round_trips_through_the_cli(tmp_path):
+    config = tr.make_config("minilm", "", form(train_batch_size=8.0, label_all_tokens=True,
                                                max_train_sentences=300.0))
-    command = ft.reproduce_command(config, "my-run", "path/to/train.txt")
+    data = TrainingData("upload", str(write_conll(tmp_path / "mine.txt", make_sentences(5))), None)
+    command = tr.reproduce_command(config, "my-run", data)
     assert "--learning-rate 0.0003" in command and "--base-model minilm" in command
     assert "--label-all-tokens" in command
 
     argv = shlex.split(command)
     assert argv[:4] == ["python", "-m", "ner_core", "train"]
     args = _build_parser().parse_args(argv[3:])
-    assert (args.data, args.output) == ("path/to/train.txt", "runs/my-run")
+    assert (args.data, args.output) == ("mine.txt", "runs/my-run")
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
     assert preset(args.preset, **overrides) == config
 
 
 def test_zip_run_holds_the_weights(biased):
-    with zipfile.ZipFile(ft.zip_run(biased)) as archive:
+    with zipfile.ZipFile(tr.zip_run(biased)) as archive:
         names = {Path(n).name for n in archive.namelist()}
     assert {"model.safetensors", "config.json", "train_config.json", "metrics.json"} <= names
     with pytest.raises(ValueError, match="no finished run named 'missing'"):
-        ft.zip_run("missing")
+        tr.zip_run("missing")
 
 
 # Evaluate ----------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def test_run_evaluation_of_an_uploaded_file(biased, labelled):
 
 
 def test_run_evaluation_handler_fills_every_view(biased, labelled):
-    overall, table, chart, result, errors, types = app.run_evaluation(biased, "upload",
+    overall, table, chart, result, errors, types = ev.evaluate(biased, "upload",
                                                                       str(labelled), "default")
     assert overall.values.tolist()[0][-1] == 30
     assert list(table.columns) == ["entity", "precision", "recall", "F1", "support"]
@@ -343,7 +344,7 @@ def test_run_evaluation_handler_fills_every_view(biased, labelled):
 ])
 def test_run_evaluation_refuses_bad_choices(biased, labelled, model, upload, message):
     with pytest.raises(gr.Error, match=message):
-        app.run_evaluation(model, "upload", str(labelled) if upload else None, "default")
+        ev.evaluate(model, "upload", str(labelled) if upload else None, "default")
 
 
 def test_per_entity_table_has_a_row_per_type():
@@ -363,7 +364,7 @@ def test_comparison_has_a_difference_column_and_an_overall_row():
 
 
 def test_compare_handler_on_two_models(biased, untrained, labelled):
-    frame = app.compare(biased, untrained, "upload", str(labelled), "default")
+    frame = ev.compare(biased, untrained, "upload", str(labelled), "default")
     assert list(frame.columns) == ["entity", "F1 biased", "F1 untrained", "difference"]
     assert frame["entity"].tolist() == ["LOC", "MISC", "ORG", "PER", "overall"]
     assert ((frame["difference"] - (frame["F1 untrained"] - frame["F1 biased"])).abs() <= 1e-4).all()
@@ -534,8 +535,7 @@ def finished_job(monkeypatch, runs_dir, biased) -> FineTuneJobs:
 def test_poll_shows_a_finished_job_once(finished_job):
     listed = model_choices()  # the bundled model, then the run
     assert listed[-1] == "biased"
-    (progress, losses, _, log, table, download, error, model, eval_model, other, base, seen,
-     zipped) = app.poll(listed, None)
+    progress, losses, _, log, table, download, error, zipped = ft.poll(None)
     assert progress.startswith("<div class='job-state'><b>finished</b> · biased · "
                                "step 3 of 3, epoch 1.00<")
     assert "<progress max='1' value='1.0000'" in progress
@@ -545,19 +545,26 @@ def test_poll_shows_a_finished_job_once(finished_job):
     with zipfile.ZipFile(download) as archive:
         assert "model.safetensors" in {Path(n).name for n in archive.namelist()}
     assert error == ""
-    assert all(p == {"__type__": "update"} for p in (model, eval_model, other, base))  # unchanged
-    assert (seen, zipped) == (listed, "biased")
+    assert zipped == "biased"
 
-    again = app.poll(seen, zipped)
+    again = ft.poll(zipped)
     assert again[4] == again[5] == {"__type__": "update"}  # table and zip are not made again
 
 
-def test_poll_refreshes_the_pickers_when_runs_change(finished_job):
-    *_, model, eval_model, other, base, seen, zipped = app.poll([], "biased")
+def test_the_pickers_refresh_when_runs_change(finished_job):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        page = Page(demo, gr.Timer(1.0))
+        page.model_pickers += [gr.Dropdown(), gr.Dropdown()]
+        page.base_pickers.append(gr.Dropdown())
+    *pickers, seen = page._refresh([], "biased", None, "minilm")
+    model, other, base = pickers
     assert [value for _, value in model.choices] == model_choices() == seen
-    assert seen[-1] == "biased"
-    assert eval_model.choices == other.choices == model.choices
-    assert "biased" in [value for _, value in base.choices]
+    assert seen[-1] == "biased" and model.value == "biased"
+    assert other.choices == model.choices
+    assert "biased" in [value for _, value in base.choices] and base.value == "minilm"
+    assert page._refresh(seen, "biased", None, "minilm") == [{"__type__": "update"}] * 4
 
 
 def test_poll_reports_a_failure(monkeypatch, tmp_path):
@@ -567,15 +574,15 @@ def test_poll_reports_a_failure(monkeypatch, tmp_path):
     jobs.start(TrainConfig(), load_three, tmp_path / "broken")
     jobs.wait(5)
     monkeypatch.setattr(ft, "JOBS", jobs)
-    progress, *_, table, download, error = app.poll([], None)[:7]
+    progress, *_, table, download, error = ft.poll(None)[:7]
     assert "<b>failed</b> · broken" in progress
     assert error == "**Failed:** disk full"
     assert table == download == {"__type__": "update"}
 
 
 def test_poll_zips_a_finished_run_once_for_all_visitors(finished_job):
-    first = app.poll(["biased"], None)[5]
-    second = app.poll(["biased"], None)[5]  # another browser tab: its own zipped state is None
+    first = ft.poll(None)[5]
+    second = ft.poll(None)[5]  # another browser tab: its own zipped state is None
     assert Path(first).is_file() and Path(second).is_file()
     assert first == second
 
@@ -594,7 +601,7 @@ def test_the_bundled_model_comes_first_in_the_pickers_once_it_exists(biased, tmp
 
 def test_int8_mode_finds_the_same_entities_and_says_so(biased):
     text = "Anna Weber visited Berlin."
-    _, plain, _, timing, _ = app.highlight(text, biased, "", 0.0)
-    _, fast, _, fast_timing, _ = app.highlight(text, biased, "", 0.0, True)
+    _, plain, _, timing, _ = hl.highlight(text, biased, "", 0.0)
+    _, fast, _, fast_timing, _ = hl.highlight(text, biased, "", 0.0, True)
     assert fast[["text", "type", "start", "end"]].equals(plain[["text", "type", "start", "end"]])
     assert fast_timing.endswith("(int8)") and not timing.endswith("(int8)")

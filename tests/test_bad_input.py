@@ -17,7 +17,6 @@ import gradio as gr
 import pytest
 from live_app import CHROMIUM_ARGS
 
-import app
 from conftest import make_sentences, write_conll
 from live_app import label_winning_copy, make_run, runs_with_tiny, serve_app
 from ner_core import cli, hub
@@ -25,6 +24,9 @@ from ner_core.inference import MAX_TEXT_CHARS
 from ner_core.jobs import FineTuneJobs
 from studio import finetune as ft
 from studio import highlight as hl
+from studio import evaluate as ev
+from studio import training as tr
+from studio import data
 
 HYPERPARAMETERS = {"learning_rate": 3e-4, "train_batch_size": 16.0, "epochs": 1.0, "seed": 42.0,
                    "weight_decay": 0.01, "warmup_ratio": 0.1, "max_length": 64.0,
@@ -140,7 +142,7 @@ def test_highlight_refuses_a_megabyte_before_loading_a_model(served_runs, monkey
     assert len(text) >= 1_000_000
     with pytest.raises(gr.Error, match=f"expected at most 100,000 characters, found {len(text):,}; "
                                        "paste a shorter text or use `python -m ner_core predict"):
-        app.highlight(text, "tiny", "", 0.0)
+        hl.highlight(text, "tiny", "", 0.0)
 
 
 def test_cli_predict_refuses_a_megabyte_line_naming_file_and_line(tmp_path, capfd):
@@ -197,7 +199,7 @@ def test_cli_predict_in_chunks_equals_one_text_at_a_time(every_word_model, tmp_p
 
 @pytest.mark.parametrize("text", AWKWARD.values(), ids=AWKWARD.keys())
 def test_highlight_offsets_stay_exact_on_awkward_characters(served_runs, text):
-    update, table, files, _, found = app.highlight(text, "words", "", 0.0)
+    update, table, files, _, found = hl.highlight(text, "words", "", 0.0)
     entities = found["entities"]
     assert entities, "every word the model reads is an entity"
     for entity in entities:
@@ -224,8 +226,8 @@ def test_highlight_refuses_a_lone_surrogate_with_its_position(served_runs):
     # Only an API call can send one (JSON "\ud800"); the tokenizer and UTF-8 files cannot take it.
     with pytest.raises(gr.Error, match=r"expected Unicode text, found the lone surrogate U\+D800 at "
                                        r"character 6"):
-        app.highlight("anna \ud800 weber", "tiny", "", 0.0)
-    assert app.highlight("anna weber", "tiny", "", 0.0)[4]["entities"]
+        hl.highlight("anna \ud800 weber", "tiny", "", 0.0)
+    assert hl.highlight("anna weber", "tiny", "", 0.0)[4]["entities"]
 
 
 def test_cli_predict_refuses_text_that_is_not_utf8(tiny_bert, capfd):
@@ -237,7 +239,7 @@ def test_cli_predict_refuses_text_that_is_not_utf8(tiny_bert, capfd):
 
 def test_html_in_text_comes_back_as_the_same_text(served_runs):
     text = f"anna weber {HOSTILE} visited berlin."
-    update, table, files, _, found = app.highlight(text, "tiny", "", 0.0)
+    update, table, files, _, found = hl.highlight(text, "tiny", "", 0.0)
     assert "".join(t["token"] for t in update.value) == text
     assert any(HOSTILE in cell for cell in table["text"])
     assert any(HOSTILE in e["text"] for e in found["entities"])
@@ -277,34 +279,33 @@ def test_bad_uploads_are_refused_by_file_and_line_everywhere(served_runs, jobs, 
     expected = f"upload.txt{message}"  # the name the user knows, not the server's path
     # The Fine-tune tab's note about the file, as it is dropped in.
     with refused(expected, start=True):
-        app.describe_upload(bad)
+        ft.describe_upload(bad)
     # Fine-tune, as training or as validation data: no job, no run directory.
-    values = list(HYPERPARAMETERS.values())
     for train, validation in [(bad, None), (good, bad)]:
         with refused(expected, start=True):
-            app.start_fine_tune("never", "tiny", "", "upload", train, validation, *values)
+            next(ft.start_fine_tune("never", "tiny", "", "upload", train, validation,
+                                    **HYPERPARAMETERS))
     assert jobs.snapshot().state == "idle"
     assert sorted(p.name for p in served_runs.iterdir()) == ["tiny", "words"]
     # Evaluate.
     with refused(expected, start=True):
-        app.run_evaluation("tiny", "upload", bad, "default")
+        ev.evaluate("tiny", "upload", bad, "default")
     # And the app goes on: the next good request works.
-    assert app.describe_upload(good).startswith("`good.txt`: 20 sentences")
-    assert app.run_evaluation("tiny", "upload", good, "default")[0].values.tolist()[0][-1] == 20
+    assert ft.describe_upload(good).startswith("`good.txt`: 20 sentences")
+    assert ev.evaluate("tiny", "upload", good, "default")[0].values.tolist()[0][-1] == 20
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(served_runs, jobs, tmp_path):
     path = Path(uploaded(tmp_path, "huge.txt", b""))
     with open(path, "wb") as f:
-        f.truncate(ft.UPLOAD_LIMIT_BYTES + 1)  # sparse: costs no disk
+        f.truncate(data.UPLOAD_LIMIT_BYTES + 1)  # sparse: costs no disk
     message = "huge.txt: expected at most 20 MB, found 20.0 MB"
     with refused(message, start=True):
-        app.describe_upload(str(path))
+        ft.describe_upload(str(path))
     with refused(message, start=True):
-        app.run_evaluation("tiny", "upload", str(path), "default")
+        ev.evaluate("tiny", "upload", str(path), "default")
     with refused(message, start=True):
-        app.start_fine_tune("never", "tiny", "", "upload", str(path), None,
-                            *HYPERPARAMETERS.values())
+        next(ft.start_fine_tune("never", "tiny", "", "upload", str(path), None, **HYPERPARAMETERS))
     assert jobs.snapshot().state == "idle"
 
 
@@ -322,8 +323,8 @@ IOB1 = "anna I-PER\nweber I-PER\nmet O\njan I-PER\n\nlima I-LOC\nlagos B-LOC\n"
 ])
 def test_uploads_in_other_layouts_are_read_whole(served_runs, tmp_path, content, note, gold):
     path = uploaded(tmp_path, "layout.txt", content)
-    assert app.describe_upload(path) == f"`layout.txt`: {note}"
-    result = app.run_evaluation("tiny", "upload", path, "default")[3]
+    assert ft.describe_upload(path) == f"`layout.txt`: {note}"
+    result = ev.evaluate("tiny", "upload", path, "default")[3]
     assert result["gold"] == gold
 
 
@@ -360,17 +361,17 @@ BAD_SETTINGS = {
 
 @pytest.mark.parametrize("changes, message", BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
 def test_bad_settings_are_refused_before_a_job_starts(served_runs, jobs, tmp_path, changes, message):
-    values = [{**HYPERPARAMETERS, **changes}[name] for name in app.HYPERPARAMETERS]
+    values = {**HYPERPARAMETERS, **changes}
     with refused(message):
-        app.start_fine_tune("never", "tiny", "", "upload", good_file(tmp_path), None, *values)
+        next(ft.start_fine_tune("never", "tiny", "", "upload", good_file(tmp_path), None, **values))
     assert jobs.snapshot().state == "idle"
     assert sorted(p.name for p in served_runs.iterdir()) == ["tiny", "words"]
     # The plan line under the form names the same setting while it is being typed.
-    assert app.plan("tiny", "", "upload", None, None, *values).endswith(f"Settings to fix: {message}")
+    assert ft.plan("tiny", "", "upload", None, None, **values).endswith(f"Settings to fix: {message}")
 
 
 def test_max_sentences_zero_in_the_form_means_all(served_runs):
-    assert ft.make_config("tiny", "", HYPERPARAMETERS).max_train_sentences is None
+    assert tr.make_config("tiny", "", HYPERPARAMETERS).max_train_sentences is None
 
 
 CLI_SETTINGS = {
@@ -429,27 +430,27 @@ def test_path_tricks_typed_into_the_page_are_refused(served_runs, traps, tmp_pat
     assert not hub.is_hub_id(trick)
     # Highlight: the Hub id box and the picker.
     with refused(f"expected a Hub id like 'owner/name', found {trick.strip()!r}"):
-        app.highlight(text, "tiny", trick, 0.0)
+        hl.highlight(text, "tiny", trick, 0.0)
     with refused(f"expected one of the listed models, found {trick!r}"):
-        app.highlight(text, trick, "", 0.0)
+        hl.highlight(text, trick, "", 0.0)
     # Fine-tune: the base Hub box and the base picker.
     for base, base_hub in [("tiny", trick), (trick, "")]:
         with refused(f"expected a listed base model or a Hub id, found {trick.strip()!r}"):
-            ft.make_config(base, base_hub, HYPERPARAMETERS)
+            tr.make_config(base, base_hub, HYPERPARAMETERS)
     # Evaluate: both pickers.
     with refused(f"expected one of the listed models, found {trick!r}"):
-        app.run_evaluation(trick, "upload", good, "default")
+        ev.evaluate(trick, "upload", good, "default")
     with refused(f"expected one of the listed models, found {trick!r}"):
-        app.compare("tiny", trick, "upload", good, "default")
+        ev.compare("tiny", trick, "upload", good, "default")
 
 
 def test_a_hub_id_that_is_also_a_local_directory_is_not_loaded(served_runs, traps, monkeypatch):
     # 'owner/name' is a valid Hub id and a model directory under the working directory here.
     monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     with pytest.raises(gr.Error, match="found 'owner/name', which is also a path on this machine"):
-        app.highlight("anna weber visited berlin.", "tiny", "owner/name", 0.0)
+        hl.highlight("anna weber visited berlin.", "tiny", "owner/name", 0.0)
     with pytest.raises(ValueError, match="expected a listed base model or a Hub id, found 'owner/name'"):
-        ft.make_config("tiny", "owner/name", HYPERPARAMETERS)
+        tr.make_config("tiny", "owner/name", HYPERPARAMETERS)
 
 
 # The live app: the page in a browser, and its API -------------------------------------------------
@@ -486,11 +487,12 @@ def test_api_refuses_bad_input_and_keeps_serving(client, tmp_path):
         client.predict("tiny", "upload", handle_file(bad), "default", api_name="/evaluate")
     with pytest.raises(AppError, match=re.escape("learning_rate must be in (0, 1], found 0")):
         client.predict("never", "tiny", "", "upload", handle_file(good_file(tmp_path)), None,
-                       0, 16, 1, 42, 0.01, 0.1, 64, 0, False, False, api_name="/fine_tune")
+                       0, 16, 1, 42, 0.01, 0.1, 64, 0, False, False, False, api_name="/fine_tune")
     with pytest.raises(AppError, match=re.escape("train_batch_size must be a whole number, "
                                                  "found 'sixteen'")):
         client.predict("never", "tiny", "", "upload", handle_file(good_file(tmp_path)), None,
-                       3e-4, "sixteen", 1, 42, 0.01, 0.1, 64, 0, False, False, api_name="/fine_tune")
+                       3e-4, "sixteen", 1, 42, 0.01, 0.1, 64, 0, False, False, False,
+                       api_name="/fine_tune")
     # Still serving, and still right.
     _, table, _, _ = client.predict(text, "tiny", "", 0.0, api_name="/highlight")
     assert table["data"] == [[text, "ORG", 1.0, 0, len(text)]]

@@ -2,7 +2,7 @@
 browser, a runs directory that cannot be written. The app keeps serving and saved models stay whole.
 
 Fine-tunes here train the tiny BERT on invented data through the app's own handlers, so the job, its
-snapshot and the page's one-second refresh (``app.poll``) are the ones a visitor sees.
+snapshot and the page's one-second refresh (``studio.finetune.poll``) are the ones a visitor sees.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import pytest
 import torch
 from transformers import DataCollatorForTokenClassification, Trainer
 
-import app
 import ner_core.training
 from conftest import make_sentences, write_conll
 from live_app import (APP_DIR, TINY_LABEL, label_winning_copy, make_run, runs_with_tiny, serve_app,
@@ -35,6 +34,7 @@ from ner_core import models as core_models
 from ner_core.jobs import FineTuneJobs
 from ner_core.training import fine_tune
 from studio import finetune as ft
+from studio import highlight as hl
 
 TEXT = "Anna Weber visited Berlin. Then Nordbank left."
 # The biased model makes each sentence one ORG entity.
@@ -77,28 +77,28 @@ def train_file(tmp_path) -> Path:
     return write_conll(tmp_path / "train.txt", make_sentences(40, seed=11))
 
 
-def settings(**changes) -> list:
-    """The Fine-tune form's hyperparameters, in the order of ``app.HYPERPARAMETERS``."""
+def settings(**changes) -> dict:
+    """The Fine-tune form's hyperparameters by name, as the page sends them."""
     values = {"learning_rate": 1e-3, "train_batch_size": 4.0, "epochs": 2.0, "seed": 42.0,
               "weight_decay": 0.0, "warmup_ratio": 0.0, "max_length": 64.0,
               "max_train_sentences": 0.0, "document_context": False, "label_all_tokens": False}
-    return [{**values, **changes}[name] for name in app.HYPERPARAMETERS]
+    return {**values, **changes}
 
 
 def start(name: str, train_file: Path, **changes) -> str:
-    return app.start_fine_tune(name, "earlier", "", "upload", str(train_file), None,
-                               *settings(**changes))
+    return next(ft.start_fine_tune(name, "earlier", "", "upload", str(train_file), None,
+                                   **settings(**changes)))
 
 
 def assert_highlight_still_works() -> None:
     for model in ("earlier", "default"):
-        *_, found = app.highlight(TEXT, model, "", 0.0)
+        *_, found = hl.highlight(TEXT, model, "", 0.0)
         assert [(e["text"], e["start"], e["end"]) for e in found["entities"]] == ENTITIES
 
 
 def page() -> dict:
     """What the page shows after its next refresh: progress, log and failure views."""
-    progress, _, _, log, table, download, failure = app.poll([], None)[:7]
+    progress, _, _, log, table, download, failure = ft.poll(None)[:7]
     return {"progress": progress, "log": log, "table": table, "download": download,
             "failure": failure}
 
@@ -170,7 +170,7 @@ def test_stop_mid_fine_tune_keeps_the_weights_of_the_last_step(jobs, earlier, ru
             and time.monotonic() < deadline:
         time.sleep(0.05)
     pressed = time.monotonic()
-    app.stop_fine_tune()
+    ft.stop_fine_tune()
     snapshot = ft.JOBS.wait(60)
 
     assert time.monotonic() - pressed < 30  # one step and a save; generous for a busy machine
@@ -200,7 +200,7 @@ def test_stop_before_the_first_step_keeps_nothing_and_says_so(jobs, earlier, run
 
     jobs.start(TrainConfig(base_model="earlier", max_length=64), slow_data, runs_dir / "early")
     assert loading.wait(10)
-    app.stop_fine_tune()
+    ft.stop_fine_tune()
     release.set()
     snapshot = jobs.wait(60)
 
@@ -275,7 +275,7 @@ def test_a_killed_fine_tune_leaves_no_half_run(earlier, runs_dir, tmp_path, tiny
     assert list_runs() == ["earlier"]  # before any clean-up: nothing half-written is listed
     assert runs.remove_stale_staging() == partial  # what the app does when it starts again
     assert fingerprint(runs_dir, core_models.BUNDLED_DIR) == earlier
-    *_, found = app.highlight(TEXT, "earlier", "", 0.0)
+    *_, found = hl.highlight(TEXT, "earlier", "", 0.0)
     assert [(e["text"], e["start"], e["end"]) for e in found["entities"]] == ENTITIES
 
 

@@ -22,10 +22,11 @@ import gradio as gr
 import pytest
 from live_app import CHROMIUM_ARGS
 
-import app
 from conftest import make_sentences, write_conll
 from live_app import APP_DIR, make_run, runs_with_tiny, serve_app
 from ner_core import Recognizer, cli, hub, models, runs
+from studio import highlight as hl
+from studio.models import model_choices
 
 SOURCES = sorted([APP_DIR / "app.py", *(APP_DIR / "ner_core").glob("*.py"),
                   *(APP_DIR / "studio").glob("*.py")])
@@ -112,9 +113,9 @@ def test_a_run_with_only_pickled_weights_is_refused_everywhere(pickled_model, ru
                                       "found only pickled weights (pytorch_model.bin), which are "
                                       "never loaded\n")
     # The app does not offer it, and refuses it by name.
-    assert "pickled" not in app.model_choices()
+    assert "pickled" not in model_choices()
     with pytest.raises(gr.Error) as error:
-        app.highlight("anna weber", "pickled", "", 0.0)
+        hl.highlight("anna weber", "pickled", "", 0.0)
     assert error.value.message == "expected one of the listed models, found 'pickled'"
 
 
@@ -291,7 +292,7 @@ def test_a_hub_token_in_the_environment_never_leaves_the_server(served, client, 
     valid = write_conll(tmp_path / "valid.txt", make_sentences(10, seed=12))
     answers.append(client.predict("token-run", "tiny", "", "upload", handle_file(str(train)),
                                   handle_file(str(valid)), 3e-4, 16, 1, 42, 0.01, 0.1, 64, 0,
-                                  False, False, api_name="/fine_tune"))
+                                  False, False, False, api_name="/fine_tune"))
     run = directory / "runs" / "token-run"
     deadline = time.monotonic() + 180
     while not runs.is_complete(run) or not (run / "README.md").is_file():

@@ -1,0 +1,136 @@
+"""Who may do what on a public host, and the limits that keep one visitor from starving the rest.
+
+Every setting is an environment variable. On a Hugging Face Space (``SPACE_ID`` is set) each has a
+safe default; elsewhere (one person on their own machine) none applies and nobody is asked to sign
+in. Every check runs before any job or directory exists, and every refusal names the value and the
+limit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+ACCESS_CHOICES = ("anyone", "signed-in", "owner")
+
+# Defaults on a Space; off a Space there is no limit.
+SPACE_DEFAULTS = {
+    "NER_MAX_EPOCHS": 10,
+    "NER_MAX_CPU_TRAIN_SENTENCES": 5_000,
+    "NER_FINETUNE_BUDGET_SECONDS": 1_800,
+    "NER_MAX_RUNS": 20,
+    "NER_MAX_HUB_MODEL_MB": 1_000,
+}
+
+
+def on_space() -> bool:
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def space_owner() -> str | None:
+    """The account that owns this Space (``SPACE_AUTHOR_NAME``, else the owner part of ``SPACE_ID``)."""
+    if not on_space():
+        return None
+    return os.environ.get("SPACE_AUTHOR_NAME") or os.environ["SPACE_ID"].split("/")[0]
+
+
+def limit(name: str) -> int | None:
+    """The limit ``name`` (one of ``SPACE_DEFAULTS``): its variable, else the Space default, else none.
+
+    >>> import os; os.environ.pop("SPACE_ID", None); limit("NER_MAX_EPOCHS") is None
+    True
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return SPACE_DEFAULTS[name] if on_space() else None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"the setting {name} must be a whole number, found {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"the setting {name} must be at least 1, found {value}")
+    return value
+
+
+def finetune_access() -> str:
+    """``NER_FINETUNE_ACCESS``: ``signed-in`` by default on a Space, ``anyone`` elsewhere."""
+    value = os.environ.get("NER_FINETUNE_ACCESS", "").strip() or ("signed-in" if on_space() else "anyone")
+    if value not in ACCESS_CHOICES:
+        raise ValueError(f"the setting NER_FINETUNE_ACCESS must be one of {', '.join(ACCESS_CHOICES)}, "
+                         f"found {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who sent a request: a Hugging Face account when signed in, else the browser session."""
+
+    username: str | None
+    session: str | None = None
+
+    @property
+    def identity(self) -> str | None:
+        """What a job or run records as its owner."""
+        if self.username:
+            return self.username
+        return f"session:{self.session}" if self.session else None
+
+    @property
+    def is_space_owner(self) -> bool:
+        return self.username is not None and self.username == space_owner()
+
+
+def visitor(profile, request=None) -> Visitor:
+    """The visitor of a request, from Gradio's ``OAuthProfile`` (or None) and ``Request``."""
+    username = getattr(profile, "username", None) if profile is not None else None
+    return Visitor(username, getattr(request, "session_hash", None))
+
+
+def check_may_start(who: Visitor) -> None:
+    """``ValueError`` saying why and what to do when ``who`` may not start a fine-tune here."""
+    access = finetune_access()
+    if access == "signed-in" and who.username is None:
+        raise ValueError("sign in with Hugging Face (the button at the top of the page) to "
+                         "fine-tune on this Space")
+    if access == "owner" and not who.is_space_owner:
+        raise ValueError(f"only the owner of this Space ({space_owner()}) may fine-tune here; "
+                         "duplicate the Space to fine-tune your own models")
+
+
+def may_manage(who: Visitor, owner: str | None) -> bool:
+    """Whether ``who`` may stop a job or delete a run that ``owner`` started.
+
+    Off a Space everything belongs to the one local user. On a Space: its starter, or the Space's
+    owner; a run whose starter is unknown only the Space's owner.
+    """
+    if not on_space():
+        return True
+    return who.is_space_owner or (owner is not None and who.identity == owner)
+
+
+def owner_label(owner: str | None) -> str:
+    """An owner as shown on the page: the account name, never a session id."""
+    if owner is None:
+        return "unknown"
+    return "an anonymous visitor" if owner.startswith("session:") else owner
+
+
+def check_epochs(epochs: float) -> None:
+    most = limit("NER_MAX_EPOCHS")
+    if most is not None and epochs > most:
+        raise ValueError(f"epochs must be at most {most} on this server (NER_MAX_EPOCHS), "
+                         f"found {epochs:g}")
+
+
+def check_cpu_sentences(sentences: int) -> None:
+    """Training sentences of a fine-tune on the CPU, against ``NER_MAX_CPU_TRAIN_SENTENCES``."""
+    most = limit("NER_MAX_CPU_TRAIN_SENTENCES")
+    if most is not None and sentences > most:
+        raise ValueError(f"a fine-tune on this server's CPU may train on at most {most:,} "
+                         f"sentences (NER_MAX_CPU_TRAIN_SENTENCES), found {sentences:,}; set "
+                         f"max training sentences to {most:,} or fewer")
+
+
+def hub_model_limit_bytes() -> int | None:
+    most = limit("NER_MAX_HUB_MODEL_MB")
+    return None if most is None else most * 1024 * 1024

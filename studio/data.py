@@ -1,0 +1,68 @@
+"""Labelled data the app trains and scores on: CoNLL-2003 from ``$NER_DATA_DIR`` (else the Hub), or
+CoNLL files a visitor uploads, checked as they arrive."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ner_core import to_dataset_dict
+from ner_core.data import load_data, read_conll
+
+UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+CONLL_SENTENCES = 14_041  # training sentences of CoNLL-2003
+
+
+def read_upload(path: str):
+    """Read an uploaded CoNLL file; messages name the file as the user knows it, not its temp path."""
+    size = Path(path).stat().st_size
+    if size > UPLOAD_LIMIT_BYTES:
+        raise ValueError(f"{Path(path).name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
+                         f"found {size / 2**20:.1f} MB")
+    try:
+        return read_conll(path)
+    except ValueError as error:
+        raise ValueError(str(error).replace(str(Path(path)), Path(path).name)) from None
+
+
+def describe_upload(path: str | None) -> str:
+    """A line about an uploaded CoNLL file, or the reason it was refused (file and line)."""
+    if not path:
+        return ""
+    conll = read_upload(path)
+    types = sorted({t[2:] for s in conll.sentences for t in s.tags if t != "O"})
+    scheme = "IOB1, converted to IOB2" if conll.scheme == "IOB1" else "IOB2"
+    return (f"`{Path(path).name}`: {len(conll.sentences):,} sentences, {scheme}, "
+            f"types {', '.join(types) or 'none'}")
+
+
+@functools.cache
+def conll2003():
+    """CoNLL-2003 from ``$NER_DATA_DIR``, else the Hub; loaded once per process."""
+    return load_data(None)
+
+
+class TrainingData:
+    """The chosen data, checked up front; loaded by ``load()`` where the fine-tune runs."""
+
+    def __init__(self, source: str, train_file: str | None, validation_file: str | None):
+        self.source = source
+        self.train_name = self.validation_name = None  # the uploads' file names
+        if source == "upload":
+            if not train_file:
+                raise ValueError("upload a training file in CoNLL format, or choose CoNLL-2003")
+            self._splits = {"train": read_upload(train_file).sentences}
+            self.train_name = Path(train_file).name
+            if validation_file:
+                self._splits["validation"] = read_upload(validation_file).sentences
+                self.validation_name = Path(validation_file).name
+            self.train_sentences = len(self._splits["train"])
+        elif source == "conll2003":
+            self._splits = None
+            self.train_sentences = CONLL_SENTENCES
+        else:
+            raise ValueError(f"expected the data 'conll2003' or 'upload', found {source!r}")
+
+    def load(self):
+        """The ``DatasetDict`` to train on."""
+        return conll2003() if self._splits is None else to_dataset_dict(self._splits)

@@ -1,0 +1,116 @@
+"""Fine-tuning on a ZeroGPU Space: the GPU is lent per call, to a worker forked from the server.
+
+``spaces.GPU`` runs the decorated function in a forked process that holds the GPU for as long as
+it asks (the duration), and moves its arguments in and its yields out pickled. So the fine-tune is
+called from the Start request, takes only plain data (the config, the loaded data, where to save,
+a ``StopRequest`` that crosses the fork as a file), and yields its progress and then its result.
+The server's process never touches CUDA. Off ZeroGPU nothing here is used (``spaces.GPU`` returns
+the function unchanged, and the app runs a background job instead).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass
+
+ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+DEFAULT_MAX_SECONDS = 300  # what one ZeroGPU call could hold when this was written
+SAVE_SECONDS = 20  # kept back from the GPU time to save the run once its deadline stops it
+
+_rate: list[float] = []  # seconds per training sentence and epoch, measured by runs here
+
+
+def max_seconds() -> int:
+    """``NER_ZEROGPU_MAX_SECONDS``: the most GPU time one call may hold."""
+    raw = os.environ.get("NER_ZEROGPU_MAX_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_SECONDS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"the setting NER_ZEROGPU_MAX_SECONDS must be a whole number of seconds, "
+                         f"found {raw!r}")
+    return int(raw)
+
+
+def measured_rate() -> float | None:
+    """Seconds per (scaled) training sentence and epoch of the last GPU fine-tune here, if any."""
+    return _rate[-1] if _rate else None
+
+
+def record_rate(seconds: float, work: float) -> None:
+    if work > 0 and seconds > 0:
+        _rate.append(seconds / work)
+
+
+def request_seconds(estimate: float) -> int:
+    """The GPU time to ask for a fine-tune estimated at ``estimate`` seconds; ``ValueError`` with
+    both figures when one call may not hold that long."""
+    cap = max_seconds()
+    if estimate > cap:
+        raise ValueError(f"this fine-tune needs about {estimate:,.0f} s of GPU time, more than the "
+                         f"{cap:,} s one ZeroGPU call may hold (NER_ZEROGPU_MAX_SECONDS); train "
+                         "on fewer sentences or for fewer epochs")
+    return min(cap, int(estimate * 1.25) + 1)
+
+
+@dataclass
+class Failure:
+    """A fine-tune that failed in the worker, in words (an exception's type would not say why)."""
+
+    reason: str
+
+
+def _gpu(function):
+    """``spaces.GPU`` with the duration each call asks for (its last argument), when on ZeroGPU."""
+    if not ON_ZERO_GPU:
+        return function
+    import spaces
+
+    return spaces.GPU(duration=lambda *args: args[-1])(function)
+
+
+@_gpu
+def fine_tune_on_gpu(config, data, output_dir, stop, seconds: int):
+    """Fine-tune in the GPU worker; yields each ``TrainProgress``, then the ``TrainResult`` (or
+    ``None`` when stopped before training, or a ``Failure``).
+
+    ``fine_tune`` reports through callbacks, so it runs in a thread of the worker and its reports
+    are yielded as they come. When the caller goes away (the page was closed, so the generator is
+    closed at a yield), the run stops at its next step and keeps what it trained.
+    """
+    import torch
+
+    from ner_core.jobs import failure_reason
+    from ner_core.training import fine_tune
+
+    reports: queue.Queue = queue.Queue()
+
+    def train() -> None:
+        # A forked child inherits GNU OpenMP's thread pool in a state it cannot use: with more
+        # than one thread, its first parallel CPU op hangs. The GPU does the heavy work here.
+        torch.set_num_threads(1)
+        try:
+            if stop.requested():
+                reports.put(("done", None))
+                return
+            reports.put(("done", fine_tune(config, data, output_dir, on_event=reports.put,
+                                           should_stop=stop)))
+        except Exception as error:  # reported to the server in words; the worker ends cleanly
+            reports.put(("done", Failure(failure_reason(error, config, output_dir))))
+
+    thread = threading.Thread(target=train, name="fine-tune", daemon=True)
+    thread.start()
+    finished = False
+    try:
+        while True:
+            report = reports.get()
+            if isinstance(report, tuple):
+                finished = True
+                yield report[1]
+                return
+            yield report
+    finally:
+        if not finished:
+            stop.request()
+            thread.join()  # saves what was trained before the worker lets go of the GPU
