@@ -14,6 +14,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ner_core.labels import CONLL2003_LABELS  # noqa: E402
 
+# The ``spaces`` double is loaded by the tests that use it, never collected: collecting its module
+# for doctests would put it on sys.path as ``spaces`` for every test after it.
+collect_ignore = ["spaces_double"]
+
 PEOPLE = ["anna weber", "omar haddad", "li wei", "maria lopez", "jan novak", "ines costa"]
 ORGS = ["acme corp", "nordbank", "globex", "united metals"]
 PLACES = ["berlin", "lagos", "kyoto", "lima", "oslo", "quebec"]
