@@ -81,12 +81,25 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="print the entities of a text as JSON",
                                   description="Entities as JSON: a list for --text, one list per "
-                                              "line for --input.")
+                                              "line for --input. With --output, a whole file of "
+                                              "texts (.txt, .jsonl, .csv, .tsv) is streamed into "
+                                              "a .jsonl or .csv file; under torchrun the "
+                                              "processes share its records.")
     predict.add_argument("--model", required=True, help="'default', a run, a directory or a Hub id")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="the text to read")
-    source.add_argument("--input", help="a UTF-8 file, one text per line")
+    source.add_argument("--input", help="a UTF-8 file: one text per line (.txt), or with --output "
+                                        "also .jsonl, .csv or .tsv")
     predict.add_argument("--threshold", type=float, default=0.0, help="drop entities scored below this")
+    predict.add_argument("--output", help="write each record with its entities to this file, "
+                                          "complete or not at all")
+    predict.add_argument("--format", choices=["jsonl", "csv"],
+                         help="of --output: each record plus 'entities' (jsonl) or a row per "
+                              "entity (csv); default: from its extension")
+    predict.add_argument("--text-field", help="the .jsonl field or .csv/.tsv column holding the "
+                                              "text (default: text)")
+    predict.add_argument("--batch-size", type=int,
+                         help="texts read and recognized together with --output (default: 256)")
     _precision_argument(predict)
     _push_parser(commands)
     return parser
@@ -213,6 +226,15 @@ def run_predict(args) -> None:
 
     from .inference import MAX_TEXT_CHARS, Recognizer
 
+    if args.output is not None:
+        _predict_file(args)
+        return
+    for flag, value in (("--format", args.format), ("--text-field", args.text_field),
+                        ("--batch-size", args.batch_size)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to --output, found it without --output")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("under torchrun, predict expected --input and --output, found no --output")
     if args.input is None:
         _check_utf8(args.text, "--text")
         texts = [args.text]
@@ -229,6 +251,40 @@ def run_predict(args) -> None:
             for entities in recognizer.recognize_batch(chunk, args.threshold):
                 print(json.dumps(entities, ensure_ascii=False))
             bar.update(len(chunk))
+
+
+def _predict_file(args) -> None:
+    """``predict --input FILE --output FILE``, in one process or in each of torchrun's."""
+    from tqdm import tqdm
+
+    from .batch import BATCH_SIZE, describe, recognize_file, torchrun_ranks
+    from .inference import Recognizer
+    from .records import TEXT_FIELD
+
+    if args.input is None:
+        raise ValueError("--output expected --input FILE, found --text")
+
+    def terminate(signum, frame) -> None:
+        raise KeyboardInterrupt  # torchrun stops its processes with SIGTERM: clean up as for Ctrl-C
+
+    previous_handler = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with torchrun_ranks() as ranks:
+            recognizer = Recognizer(args.model, precision=args.precision, device=ranks.device)
+            with tqdm(unit="text", disable=None if ranks.rank == 0 else True) as bar:
+                def on_progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                summary = recognize_file(
+                    recognizer, args.input, args.output, args.format,
+                    TEXT_FIELD if args.text_field is None else args.text_field,
+                    batch_size=BATCH_SIZE if args.batch_size is None else args.batch_size,
+                    threshold=args.threshold, on_progress=on_progress, ranks=ranks)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    if summary is not None:
+        print(describe(summary))
 
 
 def run_push(args) -> None:
