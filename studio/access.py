@@ -132,5 +132,7 @@ def check_cpu_sentences(sentences: int) -> None:
 
 
 def hub_model_limit_bytes() -> int | None:
+    # Decimal megabytes, as the Hub shows sizes and as refusals print them: a limit of 500 reads
+    # "500.0 MB", not "524.3 MB".
     most = limit("NER_MAX_HUB_MODEL_MB")
-    return None if most is None else most * 1024 * 1024
+    return None if most is None else most * 1_000_000
