@@ -22,7 +22,7 @@ from ner_core.training import TrainProgress, TrainResult, device_description
 
 from . import access, zerogpu
 from . import training as tr
-from .data import TrainingData
+from .data import CONLL_SENTENCES, TrainingData
 from .data import describe_upload as _describe_upload
 from .errors import shown_to_user
 from .evaluate import per_entity_table
@@ -90,14 +90,15 @@ def plan(base, base_hub, source, train_file, validation_file, **hyperparameters)
     estimate = ""
     if source == "conll2003":
         estimate = (f"; estimated time on CoNLL-2003: "
-                    f"{tr.in_words(tr.estimate_seconds(config, tr.CONLL_SENTENCES, gpu))}")
+                    f"{tr.in_words(tr.estimate_seconds(config, CONLL_SENTENCES, gpu))}")
     return f"Device: {device}{estimate}."
 
 
 @shown_to_user
-def start_fine_tune(name, base, base_hub, source, train_file, validation_file,
-                    profile: gr.OAuthProfile | None = None, request: gr.Request = None,
-                    **hyperparameters):
+def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = "",
+                    source: str = "conll2003", train_file: str | None = None,
+                    validation_file: str | None = None, profile: gr.OAuthProfile | None = None,
+                    request: gr.Request = None, **hyperparameters):
     """Check everything, then start the fine-tune; yields the command line that reproduces it.
 
     Every refusal comes before any job or directory exists.

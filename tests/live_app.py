@@ -93,17 +93,18 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
-def serve_app(runs_dir: Path, log: Path):
+def serve_app(runs_dir: Path, log: Path, **settings: str):
     """``python app.py`` on a free port, serving the runs of ``runs_dir``; yields its URL.
 
     The server's temporary files (uploads, zips, downloads) go beside ``log``, not into /tmp.
+    ``settings`` are environment variables for the server (a Space's, say).
     """
-    with serve_app_process(runs_dir, log) as (url, _):
+    with serve_app_process(runs_dir, log, **settings) as (url, _):
         yield url
 
 
 @contextmanager
-def serve_app_process(runs_dir: Path, log: Path):
+def serve_app_process(runs_dir: Path, log: Path, **settings: str):
     """Like ``serve_app``, and yields the server's process too: ``(url, process)``."""
     port = free_port()
     temporary = log.parent / "server-tmp"
@@ -112,7 +113,7 @@ def serve_app_process(runs_dir: Path, log: Path):
     env.update(HF_HUB_OFFLINE="1", NER_RUNS_DIR=str(runs_dir), GRADIO_SERVER_PORT=str(port),
                GRADIO_SERVER_NAME="127.0.0.1", GRADIO_ANALYTICS_ENABLED="False",
                GRADIO_TEMP_DIR=str(temporary / "gradio"), TMPDIR=str(temporary),
-               TOKENIZERS_PARALLELISM="false")
+               TOKENIZERS_PARALLELISM="false", **settings)
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "app.py"], cwd=APP_DIR, env=env, stdout=out,
