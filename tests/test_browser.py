@@ -7,7 +7,10 @@ as the server runs one fine-tune at a time. A failing test leaves a screenshot i
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,10 +29,17 @@ TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-r
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, tiny_bert):
+def served(tmp_path_factory, tiny_bert):
+    """The server's URL and its runs directory."""
     directory = tmp_path_factory.mktemp("browser-app")
-    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log") as url:
-        yield url
+    runs_dir = runs_with_tiny(directory, tiny_bert)
+    with serve_app(runs_dir, directory / "app.log") as url:
+        yield url, runs_dir
+
+
+@pytest.fixture(scope="module")
+def app_url(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +136,21 @@ def test_highlight_marks_entities_and_lists_them(page):
     sync_api.expect(page.get_by_text("2 entities in")).to_contain_text("with tiny")
 
 
-def test_fine_tune_runs_and_offers_the_new_model(page, train_file):
+def reproduce_in_a_shell(command: str, train_file: Path, runs_dir: Path, directory: Path) -> None:
+    """Paste the page's command into a shell, in a directory holding the uploaded file under its
+    name, with the server's runs (its base) at hand: it trains and saves the run."""
+    shutil.copy(train_file, directory / train_file.name)
+    env = {**os.environ, "NER_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(APP_DIR),
+           "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(["bash", "-c", command], cwd=directory, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fine-tuning tiny on CPU" in done.stderr
+    output = re.search(r"--output (\S+)", command)[1]
+    assert (directory / output / "model.safetensors").is_file()
+
+
+def test_fine_tune_runs_and_offers_the_new_model(page, train_file, served, tmp_path):
     fill_fine_tune(page, train_file, "browser-run", epochs=1)
     progress = page.locator("#progress")
     before = progress.inner_text()
@@ -143,6 +167,8 @@ def test_fine_tune_runs_and_offers_the_new_model(page, train_file):
     sync_api.expect(page.locator("#result-table")).to_contain_text("no validation data")
     command = page.locator(".cm-content", has_text="python -m ner_core train")
     sync_api.expect(command).to_contain_text("--base-model tiny")
+
+    reproduce_in_a_shell(command.inner_text(), train_file, served[1], tmp_path)
 
     page.get_by_role("tab", name="Highlight").click()  # no reload: the timer refreshed the pickers
     assert open_options(page, "model", "browser-run") == ["default", "browser-run", "tiny"]
