@@ -107,16 +107,20 @@ class FineTuneJobs:
                                list(s.log), s.result, s.error, s.config, s.owner, s.budget_seconds)
 
     def start(self, config: TrainConfig, load_data: Callable, output_dir: Path,
-              owner: str | None = None, budget_seconds: float | None = None) -> None:
+              owner: str | None = None, budget_seconds: float | None = None,
+              options: dict | None = None) -> None:
         """Start fine-tuning in the background; ``ValueError`` if a fine-tune is already running
         or the run cannot be written where it should go.
 
-        ``load_data`` is called in the job's thread, so slow loading does not hold the caller.
-        Past ``budget_seconds`` the run is stopped and what it trained is saved.
+        ``load_data`` is called in the job's thread, so slow loading does not hold the caller; it
+        returns the data, or the data and more keyword arguments of ``fine_tune`` (replay data).
+        Past ``budget_seconds`` the run is stopped and what it trained is saved. ``options`` are
+        further keyword arguments of ``fine_tune`` (where the data came from, say).
         """
         self.begin(config, output_dir, owner, budget_seconds)
         with self._lock:
-            self._thread = threading.Thread(target=self._work, args=(config, load_data, output_dir),
+            self._thread = threading.Thread(target=self._work,
+                                            args=(config, load_data, output_dir, options or {}),
                                             name="fine-tune", daemon=True)
             self._thread.start()
 
@@ -185,9 +189,10 @@ class FineTuneJobs:
                 s.scores.append((progress.step, progress.eval_metrics["f1"]))
                 self._note(f"step {progress.step}: validation F1 {progress.eval_metrics['f1']:.4f}")
 
-    def _work(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> None:
+    def _work(self, config: TrainConfig, load_data: Callable, output_dir: Path,
+              options: dict) -> None:
         try:
-            result = self._train(config, load_data, output_dir)
+            result = self._train(config, load_data, output_dir, options)
         except Exception as error:  # the job reports any failure; the server keeps serving
             logger.exception("fine-tune %s failed", output_dir.name)
             reason = failure_reason(error, config, output_dir)
@@ -218,16 +223,21 @@ class FineTuneJobs:
         if reason is not None:
             _release_memory()  # outside the handler: the exception's frames hold the model
 
-    def _train(self, config: TrainConfig, load_data: Callable, output_dir: Path) -> TrainResult | None:
+    def _train(self, config: TrainConfig, load_data: Callable, output_dir: Path,
+               options: dict) -> TrainResult | None:
         """The fine-tune's result; ``None`` when stopped before training began."""
         with self._lock:
             self._note(f"loading data and {config.base_model}")
         data = load_data()
+        if isinstance(data, tuple):
+            data, more = data
+            options = {**options, **more}
         if self._stop.requested():
             return None
         with self._lock:
             self._note(f"training on {len(data['train']):,} sentences")
-        return self._run(config, data, output_dir, on_event=self._on_event, should_stop=self._stop)
+        return self._run(config, data, output_dir, on_event=self._on_event, should_stop=self._stop,
+                         **options)
 
 
 def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:

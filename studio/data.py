@@ -4,6 +4,7 @@ CoNLL files a visitor uploads, checked as they arrive."""
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from ner_core import to_dataset_dict
@@ -42,12 +43,26 @@ def conll2003():
     return load_data(None)
 
 
-class TrainingData:
-    """The chosen data, checked up front; loaded by ``load()`` where the fine-tune runs."""
+def conll2003_name() -> str:
+    """How CoNLL-2003 is named on the command line here: the data directory, else the Hub's."""
+    directory = os.environ.get("NER_DATA_DIR")
+    return str(Path(directory).resolve()) if directory else "conll2003"
 
-    def __init__(self, source: str, train_file: str | None, validation_file: str | None):
+
+class TrainingData:
+    """The chosen data, checked up front; loaded by ``load()`` where the fine-tune runs.
+
+    ``source`` is ``conll2003``, ``upload`` (the files) or ``dataset`` (a dataset of accepted
+    corrections, named by ``dataset``). With ``replay``, CoNLL-2003's training sentences are
+    mixed back in, so a trained model keeps what it knew (see ``ner_core.continued``).
+    """
+
+    def __init__(self, source: str, train_file: str | None, validation_file: str | None,
+                 dataset: str | None = None, replay: bool = False):
         self.source = source
+        self.replay = replay
         self.train_name = self.validation_name = None  # the uploads' file names
+        self.dataset = dataset
         if source == "upload":
             if not train_file:
                 raise ValueError("upload a training file in CoNLL format, or choose CoNLL-2003")
@@ -57,12 +72,42 @@ class TrainingData:
                 self._splits["validation"] = read_upload(validation_file).sentences
                 self.validation_name = Path(validation_file).name
             self.train_sentences = len(self._splits["train"])
+        elif source == "dataset":
+            from ner_core import annotations
+
+            if not dataset:
+                raise ValueError("choose a dataset of accepted corrections (made in the Annotate "
+                                 "tab), or other data")
+            sentences = annotations.to_sentences(annotations.check_name(dataset))
+            if not sentences:
+                raise ValueError(f"the dataset {dataset!r} holds no accepted examples yet; accept "
+                                 "some in the Annotate tab first")
+            self._splits = {"train": sentences}
+            self.train_sentences = len(sentences)
         elif source == "conll2003":
             self._splits = None
             self.train_sentences = CONLL_SENTENCES
         else:
-            raise ValueError(f"expected the data 'conll2003' or 'upload', found {source!r}")
+            raise ValueError(f"expected the data 'conll2003', 'upload' or 'dataset', found {source!r}")
+        if replay and source == "conll2003":
+            raise ValueError("replay mixes CoNLL-2003 back into other data; with CoNLL-2003 as "
+                             "the data, turn replay off")
+
+    @property
+    def name(self) -> str:
+        """Where the data came from, as the run's card and its rebuild command name it."""
+        if self.source == "conll2003":
+            return conll2003_name()
+        return f"{self.dataset}.conll" if self.source == "dataset" else self.train_name
+
+    @property
+    def replay_name(self) -> str:
+        return conll2003_name()
 
     def load(self):
-        """The ``DatasetDict`` to train on."""
-        return conll2003() if self._splits is None else to_dataset_dict(self._splits)
+        """The ``DatasetDict`` to train on, and with replay the keyword arguments of
+        ``fine_tune`` that carry the replayed data."""
+        data = conll2003() if self._splits is None else to_dataset_dict(self._splits)
+        if not self.replay:
+            return data
+        return data, {"replay": conll2003(), "replay_source": self.replay_name}

@@ -50,6 +50,23 @@ def _widget(name: str, default) -> gr.components.Component:
     return gr.Number(default, label=FORM[name], info=info, elem_id=name.replace("_", "-"))
 
 
+@shown_to_user
+def list_datasets(chosen: str | None):
+    from ner_core import annotations
+
+    names = annotations.dataset_names()
+    return gr.Dropdown(choices=names, value=chosen if chosen in names else None)
+
+
+@shown_to_user
+def continue_from(base: str) -> list:
+    """The form for continuing to train ``base`` when it is a trained model; unchanged otherwise."""
+    if base not in tr.base_choices()[0]:
+        return [gr.skip()] * len(FORM)
+    config = tr.continued_config(base)
+    return [gr.skip()] * len(FORM) if config is None else tr.preset_values(config)
+
+
 def apply_preset(name: str) -> list:
     config = preset(name)
     base = config.base_model if config.base_model in tr.base_choices()[0] else gr.skip()
@@ -79,7 +96,8 @@ def _trains_on_gpu() -> bool:
 
 
 @shown_to_user
-def plan(base, base_hub, source, train_file, validation_file, **hyperparameters) -> str:
+def plan(base, base_hub, source, train_file, validation_file, *, dataset=None, replay=False,
+         **hyperparameters) -> str:
     try:
         config = _config(base, base_hub, hyperparameters)
     except ValueError as error:
@@ -98,16 +116,18 @@ def plan(base, base_hub, source, train_file, validation_file, **hyperparameters)
 def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = "",
                     source: str = "conll2003", train_file: str | None = None,
                     validation_file: str | None = None, profile: gr.OAuthProfile | None = None,
-                    request: gr.Request = None, **hyperparameters):
+                    request: gr.Request = None, *, dataset: str | None = None,
+                    replay: bool = False, **hyperparameters):
     """Check everything, then start the fine-tune; yields the command line that reproduces it.
 
-    Every refusal comes before any job or directory exists.
+    ``dataset`` names the accepted corrections to train on when ``source`` is ``dataset``;
+    ``replay`` mixes CoNLL-2003 back in. Every refusal comes before any job or directory exists.
     """
     who = access.visitor(profile, request)
     access.check_may_start(who)
     config = _config(base, base_hub, hyperparameters)
     name = tr.run_name(name)
-    data = TrainingData(source, train_file, validation_file)
+    data = TrainingData(source, train_file, validation_file, dataset, bool(replay))
     if not _trains_on_gpu():
         access.check_cpu_sentences(tr.training_sentences(config, data.train_sentences))
     seconds = (zerogpu.request_seconds(tr.estimate_seconds(config, data.train_sentences, True))
@@ -125,7 +145,8 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     if seconds is not None:
         yield from _run_on_zero_gpu(config, data, output_dir, who.identity, command, seconds, budget)
         return
-    JOBS.start(config, data.load, output_dir, owner=who.identity, budget_seconds=budget)
+    JOBS.start(config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
+               options={"data_source": data.name})
     runs.set_owner(name, who.identity)
     yield command
 
@@ -138,8 +159,11 @@ def _run_on_zero_gpu(config, data: TrainingData, output_dir: Path, owner, comman
     runs.set_owner(output_dir.name, owner)
     yield command
     result = error = None
+    loaded, options = data.load(), {}
+    if isinstance(loaded, tuple):
+        loaded, options = loaded
     try:
-        for report in zerogpu.fine_tune_on_gpu(config, data.load(), output_dir, stop, seconds):
+        for report in zerogpu.fine_tune_on_gpu(config, loaded, output_dir, stop, options, seconds):
             if isinstance(report, TrainProgress):
                 JOBS.record(report)
                 yield gr.skip()
@@ -281,12 +305,19 @@ def build(page: Page) -> None:
         base_hub = gr.Textbox(label="…or a Hub model id", placeholder="owner/name")
         name = gr.Textbox(label="Run name", placeholder="run-YYYYMMDD-HHMMSS", elem_id="run-name")
     with gr.Row():
-        source = gr.Radio([("CoNLL-2003", "conll2003"), ("Upload CoNLL files", "upload")],
-                          value="conll2003", label="Data")
+        source = gr.Radio([("CoNLL-2003", "conll2003"), ("Upload CoNLL files", "upload"),
+                           ("Annotated dataset", "dataset")], value="conll2003", label="Data")
         train_file = gr.File(label="Training file (CoNLL)", type="filepath", height=130,
                              elem_id="train-file")
         validation_file = gr.File(label="Validation file (optional)", type="filepath", height=130,
                                   elem_id="validation-file")
+    with gr.Row():
+        dataset = gr.Dropdown([], value=None, label="Annotated dataset",
+                              info="accepted corrections from the Annotate tab",
+                              allow_custom_value=True, elem_id="dataset")
+        replay = gr.Checkbox(False, label="Replay CoNLL-2003", elem_id="replay",
+                             info="mix the base's original kind of data back in (replay ratio "
+                                  "below), so a trained model keeps what it knew")
     upload_note = gr.Markdown(elem_id="upload-note")
     with gr.Row():
         preset_buttons = {key: gr.Button(label, size="sm") for key, label in PRESET_BUTTONS.items()}
@@ -324,25 +355,32 @@ def build(page: Page) -> None:
     zipped = gr.State(None)
     page.base_pickers.append(base)
     page.model_pickers.append(run)
+    page.finetune = {"source": source, "dataset": dataset, "base": base, "replay": replay}
+    choices = {**hyperparameters, "dataset": dataset, "replay": replay}
 
     settings = [base, base_hub, source, train_file, validation_file]
     form = [base, *hyperparameters.values()]
+    # A trained base passes on how it reads text: the form takes its settings and the
+    # continued-training preset (the user may still change them).
+    base.input(continue_from, base, list(hyperparameters.values()), api_visibility="private")
     for key, button in preset_buttons.items():
         button.click(lambda key=key: apply_preset(key), None, form, api_visibility="private")
     for box in (train_file, validation_file):
         box.upload(describe_upload, box, upload_note, api_visibility="private")
-    for widget in [*settings, *hyperparameters.values()]:
-        widget.change(plan, settings, plan_note, inputs_kwargs=hyperparameters,
+    for widget in [*settings, *choices.values()]:
+        widget.change(plan, settings, plan_note, inputs_kwargs=choices,
                       api_visibility="private", show_progress="hidden")
     page.timer.tick(poll, zipped, [progress, loss_plot, f1_plot, log, result_table, zip_file,
                                    failure, zipped],
                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
     # One start wins even when two arrive at once (the job's lock decides); a start on ZeroGPU
     # streams for as long as it trains, so starts do not queue behind it.
-    start.click(start_fine_tune, [name, *settings], command, inputs_kwargs=hyperparameters,
+    start.click(start_fine_tune, [name, *settings], command, inputs_kwargs=choices,
                 api_name="fine_tune", concurrency_limit=None)
     stop.click(stop_fine_tune, None, None, api_name="stop_fine_tune")
     delete.click(delete_run, run, manage_note, api_name="delete_run")
     push.click(push_run, [run, repo, private], manage_note, api_name="push_run")
-    page.demo.load(plan, settings, plan_note, inputs_kwargs=hyperparameters,
-                   api_visibility="private")
+    page.demo.load(plan, settings, plan_note, inputs_kwargs=choices, api_visibility="private")
+    # Datasets grow while the server runs: listed afresh when a page opens or the list is opened.
+    for event in (page.demo.load, dataset.focus):
+        event(list_datasets, dataset, dataset, api_visibility="private", show_progress="hidden")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -42,7 +41,8 @@ JOBS = FineTuneJobs()
 
 def base_choices() -> tuple[list[str], str, str]:
     """Base models to offer, the one chosen first, and a sentence saying why."""
-    saved = list_runs()
+    saved = ([models.DEFAULT] if (models.BUNDLED_DIR / "model.safetensors").is_file() else []) \
+        + list_runs()  # trained models, to fine-tune further
     if hub.hub_reachable():
         return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
                 f"Base model: `{RECIPE_BASE}` from the Hugging Face Hub, as in the recipe.")
@@ -134,20 +134,40 @@ def preset_values(config: TrainConfig) -> list:
             for f in FORM]
 
 
+def continued_config(base: str) -> TrainConfig | None:
+    """The continued-training settings for ``base`` (its preset, and the input settings it passes
+    on) when it is a trained model; ``None`` for an encoder."""
+    from ner_core.continued import config_for, inherited_settings
+
+    if inherited_settings(models.resolve(base, local_paths=False)) is None:
+        return None
+    return config_for({"base_model": base}, local_paths=False)
+
+
 def reproduce_command(config: TrainConfig, name: str, data) -> str:
     """The shell lines that run these settings from the command line, as they can be pasted.
 
     CoNLL-2003 is named by the server's data directory (absolute, so it works from any directory)
-    or ``conll2003`` (the Hub); uploads by the names the visitor gave their files.
+    or ``conll2003`` (the Hub); uploads by the names the visitor gave their files; a dataset of
+    corrections by its CoNLL export.
     """
+    from ner_core.continued import inherited_settings
+
+    inherited = inherited_settings(models.resolve(config.base_model, local_paths=False))
+    replay = data.replay_name if data.replay else None
+
+    def line(source: str) -> str:
+        return config.command_line(f"runs/{name}", source, replay=replay, inherited=inherited)
+
     if data.source == "conll2003":
-        directory = os.environ.get("NER_DATA_DIR")
-        return config.command_line(f"runs/{name}", str(Path(directory).resolve()) if directory
-                                   else "conll2003")
+        return line(data.name)
+    if data.source == "dataset":
+        return (f"# {data.dataset}.conll: the dataset exported as CoNLL (Annotate tab, Export)\n"
+                + line(f"{data.dataset}.conll"))
     if data.validation_name is None:
-        return config.command_line(f"runs/{name}", data.train_name)
-    return (f"# data/ holds your training file as train.txt and your validation file as valid.txt\n"
-            + config.command_line(f"runs/{name}", "data/"))
+        return line(data.train_name)
+    return ("# data/ holds your training file as train.txt and your validation file as valid.txt\n"
+            + line("data/"))
 
 
 def progress_html(snapshot: JobSnapshot) -> str:

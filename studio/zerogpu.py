@@ -71,9 +71,10 @@ def _gpu(function):
 
 
 @_gpu
-def fine_tune_on_gpu(config, data, output_dir, stop, seconds: int):
+def fine_tune_on_gpu(config, data, output_dir, stop, options: dict, seconds: int):
     """Fine-tune in the GPU worker; yields each ``TrainProgress``, then the ``TrainResult`` (or
-    ``None`` when stopped before training, or a ``Failure``).
+    ``None`` when stopped before training, or a ``Failure``). ``options`` are further keyword
+    arguments of ``fine_tune`` (replay data, say).
 
     ``fine_tune`` reports through callbacks, so it runs in a thread of the worker and its reports
     are yielded as they come. When the caller goes away (the page was closed, so the generator is
@@ -95,7 +96,7 @@ def fine_tune_on_gpu(config, data, output_dir, stop, seconds: int):
                 reports.put(("done", None))
                 return
             reports.put(("done", fine_tune(config, data, output_dir, on_event=reports.put,
-                                           should_stop=stop)))
+                                           should_stop=stop, **options)))
         except Exception as error:  # reported to the server in words; the worker ends cleanly
             reports.put(("done", Failure(failure_reason(error, config, output_dir))))
 

@@ -82,7 +82,7 @@ class Trainer:
         self.started, self.release = threading.Event(), threading.Event()
         self.stops: list[StopRequest] = []  # the should_stop of each job, in order
 
-    def __call__(self, config, data, output_dir, on_event, should_stop):
+    def __call__(self, config, data, output_dir, on_event, should_stop, **options):
         self.stops.append(should_stop)
         on_event(TrainProgress(1, 10, 0.1, 0.5, 1e-4, 1.0, 1.5, kind="log"))
         self.started.set()
