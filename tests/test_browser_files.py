@@ -1,0 +1,153 @@
+"""The Files tab end to end, in headless Chromium and through its named API, against
+``python app.py`` on a local port.
+
+The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG): each line of the
+uploaded file is one ORG entity from its first character to its last, so offsets are known.
+A failing test leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from conftest import make_sentences
+from live_app import APP_DIR, CHROMIUM, CHROMIUM_ARGS, TINY_LABEL, runs_with_tiny, serve_app
+
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+
+ARTIFACTS = APP_DIR / "test-artifacts"
+# What every progress bar on the page has said, kept as it changes (a run can be over in seconds).
+WATCH_PROGRESS = """() => {
+    window.progressSeen = [];
+    const keep = () => document.querySelectorAll('[role=progressbar]').forEach(bar => {
+        const said = bar.getAttribute('aria-valuetext');
+        if (said && window.progressSeen.at(-1) !== said) window.progressSeen.push(said);
+    });
+    new MutationObserver(keep).observe(document.body,
+        {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, tiny_bert):
+    directory = tmp_path_factory.mktemp("browser-files-app")
+    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(app_url, browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    # Nothing but the local server: fonts or analytics from elsewhere are refused.
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
+                  else route.abort())
+    page = context.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#text textarea")
+    screenshot = ARTIFACTS / f"{request.node.name}.png"
+    screenshot.unlink(missing_ok=True)
+    failed_before = request.session.testsfailed
+    yield page
+    # A failed call is counted before fixtures are torn down.
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    context.close()
+
+
+def choose(page, dropdown_id: str, option: str) -> None:
+    """Pick an option; pick again if a refresh of the list moved it under the click."""
+    for _ in range(3):
+        page.locator(f"#{dropdown_id} input").click()
+        page.get_by_role("option", name=option, exact=True).click()
+        page.wait_for_timeout(1500)  # one refresh tick of the page
+        if page.locator(f"#{dropdown_id} input").input_value() == option:
+            return
+    raise AssertionError(f"#{dropdown_id} did not keep {option!r}")
+
+
+def test_a_thousand_lines_in_entities_out(page, tmp_path):
+    lines = [" ".join(word for word, _ in sentence) for sentence in make_sentences(1000, seed=5)]
+    upload = tmp_path / "lines.txt"
+    upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    page.get_by_role("tab", name="Files").click()
+    choose(page, "files-model", "tiny")  # the bundled model leads the list; tiny's are exact
+    page.locator("#batch-file input[type=file]").set_input_files(str(upload))
+    sync_api.expect(page.locator("#batch-file")).to_contain_text("lines.txt")
+    page.evaluate(WATCH_PROGRESS)
+    page.click("#recognize-file")
+
+    # While it runs, a progress bar counts the records.
+    sync_api.expect(page.locator("[role=progressbar]").first).to_have_attribute(
+        "aria-valuetext", re.compile(r"^\d[\d,]* / 1,?000 records$"))
+    summary = page.locator("#files-summary")
+    sync_api.expect(summary).to_contain_text("lines.txt with tiny: 1,000 records, 1,000 entities.",
+                                             timeout=180_000)
+    seen = page.evaluate("window.progressSeen")
+    counts = [int(m.group(1).replace(",", "")) for said in seen
+              if (m := re.match(r"^(\d[\d,]*) / 1,?000 records$", said))]
+    assert counts and min(counts) < 1000, seen
+
+    marked = page.locator("#files-preview .token.highlighted")
+    sync_api.expect(marked).to_have_count(20)
+    assert marked.all_inner_texts() == lines[:20]
+    sync_api.expect(page.locator("#files-per-type")).to_contain_text("1000")
+
+    link = page.locator("#files-downloads a[download='lines.entities.jsonl']")
+    with page.expect_download() as download:
+        link.click()
+    written = download.value.path().read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in written]
+    assert [r["line"] for r in records] == list(range(1, 1001))
+    assert [r["text"] for r in records] == lines
+    for record in records:
+        (entity,) = record["entities"]
+        assert record["text"][entity["start"]:entity["end"]] == entity["text"] == record["text"]
+        assert entity["label"] == TINY_LABEL[2:]
+
+
+def test_the_named_endpoint_recognizes_a_file(app_url, tmp_path):
+    texts = ["anna weber visited berlin.", "Then nordbank left. Li Wei met Globex."]
+    upload = tmp_path / "notes.jsonl"
+    upload.write_text("".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(texts)),
+                      encoding="utf-8")
+    client = Client(app_url, verbose=False)  # downloads the output files
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in endpoint["/recognize_file"]["parameters"]] \
+        == ["file", "model", "text_field", "threshold"]
+
+    summary, per_type, _, _, downloads = client.predict(
+        handle_file(str(upload)), "tiny", "body", 0.0, api_name="/recognize_file")
+    assert summary == "`notes.jsonl` with `tiny`: 2 records, 3 entities."
+    assert per_type["data"] == [["ORG", 3]]
+    jsonl, table = sorted(downloads, key=lambda path: Path(path).suffix, reverse=True)
+    records = [json.loads(line) for line in Path(jsonl).read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["body"], [e["text"] for e in r["entities"]]) for r in records] == [
+        (0, texts[0], [texts[0]]), (1, texts[1], ["Then nordbank left.", "Li Wei met Globex."])]
+    assert Path(table).read_text(encoding="utf-8").splitlines()[1:] == [
+        "1,ORG,anna weber visited berlin.,1.0,0,26", "2,ORG,Then nordbank left.,1.0,0,19",
+        "2,ORG,Li Wei met Globex.,1.0,20,38"]
+
+    with pytest.raises(AppError, match=re.escape("notes.jsonl:1: expected a field 'text', found "
+                                                 "the fields 'id', 'body'")):
+        client.predict(handle_file(str(upload)), "tiny", "text", 0.0, api_name="/recognize_file")
