@@ -23,7 +23,10 @@ from pathlib import Path
 from .records import CSV_COLUMNS, TEXT_FIELD, Record, csv_rows, output_object, read_records
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
-BATCH_SIZE = 256  # texts read and recognized together: more sorts more windows by length
+# Texts read and recognized together. Their windows are sorted by length into the model's
+# batches: on CoNLL-2003 sentences, chunks of 256 texts pad 24% more than one sort of the whole
+# test set, 2,048 only 3%.
+BATCH_SIZE = 2048
 CHUNK_CHARS = 1_000_000  # a chunk also ends at this many characters, so long texts stay bounded
 MOST_FREQUENT = 10  # entities listed in a summary
 SKIPPED_LINES_KEPT = 1_000  # line numbers of skipped records kept in a summary (all are counted)

@@ -99,7 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-field", help="the .jsonl field or .csv/.tsv column holding the "
                                               "text (default: text)")
     predict.add_argument("--batch-size", type=int,
-                         help="texts read and recognized together with --output (default: 256)")
+                         help="texts read and recognized together with --output (default: "
+                              "2048; under torchrun, each process takes such a chunk in turn)")
     _precision_argument(predict)
     _push_parser(commands)
     return parser

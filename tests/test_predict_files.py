@@ -302,6 +302,30 @@ def test_bad_output_settings_are_refused(recognizer, tmp_path, output, fmt, batc
     assert source.read_text() == '{"text": "anna"}\n'
 
 
+def test_ranks_share_the_chunks_in_turn_and_rank_0_writes_them_in_order(recognizer, tmp_path):
+    """Two ranks in one process: rank 1 runs first and hands its results over as gloo would."""
+    source = write(tmp_path / "in.txt", "\n".join(f"{LINES[i % 4]} {i}" for i in range(23)))
+    recognize_file(recognizer, source, tmp_path / "one.jsonl", batch_size=4)
+    handed_over = []
+    second = Counting(recognizer)
+    assert recognize_file(second, source, tmp_path / "rank1.jsonl", batch_size=4,
+                          ranks=batch.Ranks(1, 2, gather=handed_over.append)) is None
+    assert not (tmp_path / "rank1.jsonl").exists()
+    # 23 texts in chunks of 4: rank 1 takes chunks 1, 3 and 5 of 0-5, in three rounds.
+    assert [len(found) for found in handed_over] == [4, 4, 3] and second.calls == 3
+    first = Counting(recognizer)
+    rank0 = batch.Ranks(0, 2, gather=lambda found: [found, handed_over.pop(0)])
+    summary = recognize_file(first, source, tmp_path / "two.jsonl", batch_size=4, ranks=rank0)
+    assert first.calls == 3 and summary.records == 23
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
+def test_the_help_states_the_default_batch_size(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    assert f"(default: {batch.BATCH_SIZE};" in " ".join(capsys.readouterr().out.split())
+
+
 # --- the command line -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("output, options, fmt", [
@@ -385,6 +409,9 @@ def test_sigterm_mid_file_aborts_and_leaves_nothing(per_model, tmp_path, capfd, 
 
 # --- the README's commands, and torchrun ---------------------------------------------------------
 
+N_ARTICLES = 5000
+
+
 def readme_predict_commands() -> list[str]:
     """The README's ``predict ... --output`` command lines, in order."""
     text = (ROOT / "README.md").read_text()
@@ -396,10 +423,11 @@ def readme_predict_commands() -> list[str]:
 @pytest.fixture(scope="module")
 def readme_runs(tmp_path_factory, tiny_bert):
     """Each README command run in a directory holding ``runs/smoke`` (the untrained tiny model)
-    and the articles the commands read; the output of each is kept in its order."""
+    and the articles the commands read; the output of each is kept in its order. 5,000 articles
+    are three chunks of the default size: under torchrun, two rounds, the second one short."""
     work = tmp_path_factory.mktemp("readme")
     shutil.copytree(tiny_bert, work / "runs" / "smoke")
-    texts = [" ".join(LINES[i % 4].split()[: 1 + i % 7]) + f" no {i}." for i in range(600)]
+    texts = [" ".join(LINES[i % 4].split()[: 1 + i % 7]) + f" no {i}." for i in range(N_ARTICLES)]
     write(work / "articles.jsonl", jsonl({"id": i, "text": t} for i, t in enumerate(texts)))
     write(work / "articles.csv", "id,body\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(texts)))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
@@ -440,5 +468,5 @@ def test_torchrun_writes_the_same_bytes_as_one_process(readme_runs):
               if command.startswith("python") and "entities.jsonl" in command]
     shared = [output for command, _, output in readme_runs if command.startswith("torchrun")]
     assert single and shared
-    assert len(single[0].splitlines()) == 600
+    assert len(single[0].splitlines()) == N_ARTICLES
     assert all(output == single[0] for output in shared)
