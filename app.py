@@ -13,12 +13,13 @@ import gradio as gr
 from gradio.utils import get_space
 
 from ner_core import runs
-from studio import evaluate, files, finetune, highlight
+from studio import annotate, evaluate, files, finetune, highlight
 from studio.models import model_choices, recognizer
 from studio.page import Page
 
 MAX_UPLOAD = "20mb"
-TABS = {"Highlight": highlight, "Files": files, "Fine-tune": finetune, "Evaluate": evaluate}
+TABS = {"Highlight": highlight, "Files": files, "Fine-tune": finetune, "Annotate": annotate,
+        "Evaluate": evaluate}
 CSS = """
 .errors td, .errors th { padding: 4px 8px; vertical-align: top; border-bottom: 1px solid #8883; }
 .errors mark { border-radius: 4px; padding: 0 2px; }

@@ -1,0 +1,379 @@
+"""The Annotate tab: the model suggests entities, a person corrects them, accepted corrections
+become a named dataset to fine-tune on.
+
+Corrections are made in Gradio's interactive ``HighlightedText``: selecting words inside one
+unmarked stretch marks them and opens a box for their type (the frontend labels a new span
+``label`` until a type is typed there); clicking a marked span opens the same box to retype it; ×
+removes it. Every change comes back as ``(piece, type)`` tokens, which are read here as character
+offsets (the pieces add up to the text) and snapped to whole words by ``ner_core.annotations``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ner_core import annotations
+from ner_core.records import TEXT_FIELD, csv_columns, input_format, read_records
+
+from . import models
+from .data import UPLOAD_LIMIT_BYTES
+from .errors import shown_to_user
+from .highlight import MAX_CHARS, color_map, recognize
+
+DEFAULT_DATASET = "corrections"
+MAX_QUEUE = 200  # texts of a file recognized and ranked at once: a minute or so on 2 CPU cores
+NEW_SPAN = "label"  # what the frontend calls a span selected but not yet given a type
+ENTITY_COLUMNS = ["type", "text", "start", "end"]
+COUNT_COLUMNS = ["type", "entities"]
+EMPTY = {"text": "", "entities": [], "model": None, "line": None, "least": None, "pending": False}
+HOW_TO = ("Select words to mark them, type their type (PER, ORG, LOC, MISC or a new one) in the "
+          "box that opens and press Enter. Click a marked span to retype it; × removes it. Spans "
+          "are widened to whole words.")
+QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score among the "
+               "model's entities in each text (1.0 when it finds none, so texts without entities "
+               "come last); ties keep the file's order.")
+DOWNLOADS = Path(tempfile.gettempdir()) / "ner-studio-datasets"
+
+
+def tokens(text: str, entities: list[dict]) -> list[tuple[str, str | None]]:
+    """The highlight's ``(piece, type)`` tokens, cut after each newline: the frontend measures a
+    selection within one line of a token, so a token must not hold more than one.
+
+    >>> tokens("Anna\\nleft", [{"start": 0, "end": 4, "label": "PER"}])
+    [('Anna', 'PER'), ('\\n', None), ('left', None)]
+    """
+    pieces, position = [], 0
+    for entity in sorted(entities, key=lambda e: e["start"]):
+        pieces += [(text[position:entity["start"]], None),
+                   (text[entity["start"]:entity["end"]], entity["label"])]
+        position = entity["end"]
+    pieces.append((text[position:], None))
+    return [(line, kind) for piece, kind in pieces if piece
+            for line in piece.splitlines(keepends=True) if line]
+
+
+def pairs(value: list) -> list[tuple[str, str | None]]:
+    """The highlight's value as ``(piece, type)``: the server gets ``{"token",
+    "class_or_confidence"}`` objects, an API call may send pairs."""
+    return [(i["token"], i["class_or_confidence"]) if isinstance(i, dict) else (i[0], i[1])
+            for i in value]
+
+
+def entities_of(value: list[tuple[str, str | None]], text: str) -> list[dict] | None:
+    """Entities from ``(piece, type)`` tokens; ``None`` when the pieces are not ``text``.
+
+    Pieces of one type that ``tokens`` cut at a newline are joined again.
+
+    >>> entities_of([("Anna", "PER"), (" left", None)], "Anna left")
+    [{'start': 0, 'end': 4, 'label': 'PER'}]
+    """
+    if "".join(piece for piece, _ in value) != text:
+        return None
+    found, position, previous = [], 0, ""
+    for piece, kind in value:
+        if kind is not None and found and found[-1]["end"] == position \
+                and previous.endswith("\n") and found[-1]["label"] == str(kind):
+            found[-1]["end"] += len(piece)
+        elif kind is not None:
+            found.append({"start": position, "end": position + len(piece), "label": str(kind)})
+        position += len(piece)
+        previous = piece
+    return found
+
+
+def _view(current: dict):
+    """The highlight, the entity table and the notes' first line for ``current``."""
+    entities = current["entities"]
+    types = sorted({e["label"] for e in entities})
+    shown = gr.HighlightedText(value=tokens(current["text"], entities) if current["text"] else None,
+                               color_map=color_map(types))
+    table = pd.DataFrame([[e["label"], e["text"], e["start"], e["end"]] for e in entities],
+                         columns=ENTITY_COLUMNS)
+    return shown, table
+
+
+def suggested(item: dict) -> dict:
+    """What is being corrected: a text, its entities, the model that suggested them and, for a
+    file's text, its line and lowest score."""
+    snapped, _ = annotations.snap(item["text"], [{k: e[k] for k in ("start", "end", "label")}
+                                                 for e in item["entities"]])
+    return {**EMPTY, **{k: item.get(k) for k in ("text", "model", "line", "least")},
+            "entities": snapped}
+
+
+@shown_to_user
+def suggest(text: str, model: str) -> list[dict]:
+    """The entities ``model`` finds in ``text``, to be corrected and accepted."""
+    if not (text or "").strip():
+        raise ValueError("expected a text to suggest entities for, found an empty text")
+    return recognize(text, model, None)[0]
+
+
+@shown_to_user
+def suggest_text(text: str, model: str):
+    entities = suggest(text, model)
+    current = suggested({"text": text, "model": models.pick(model, None), "entities": entities})
+    return (current, [], *_view(current), f"{len(entities)} entities suggested by `{model}`.",
+            "Pasted text.")
+
+
+def ranked(texts: list[tuple[int, str]], found: list[list[dict]]) -> list[dict]:
+    """Texts least sure first: by their lowest entity score (1.0 without entities), then line.
+
+    >>> [t["line"] for t in ranked([(1, "a"), (2, "b"), (3, "c")],
+    ...                            [[], [{"score": 0.9}], [{"score": 0.4}, {"score": 0.99}]])]
+    [3, 2, 1]
+    """
+    items = [{"line": line, "text": text, "entities": entities,
+              "least": min((e["score"] for e in entities), default=1.0)}
+             for (line, text), entities in zip(texts, found)]
+    return sorted(items, key=lambda item: (item["least"], item["line"]))
+
+
+def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
+    """(line, text) of a file's first ``MAX_QUEUE`` texts, and a note on what was left out."""
+    name = Path(path).name
+    if Path(path).stat().st_size > UPLOAD_LIMIT_BYTES:
+        raise ValueError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB")
+    skipped: list[int] = []
+    texts: list[tuple[int, str]] = []
+    try:
+        for record in read_records(path, text_field or TEXT_FIELD, max_chars=MAX_CHARS,
+                                   on_skip=skipped.append):
+            if len(texts) == MAX_QUEUE:
+                break
+            if record.text.strip():
+                texts.append((record.line, record.text))
+    except ValueError as error:  # name the file as the visitor knows it, not its temporary path
+        raise ValueError(str(error).replace(str(Path(path)), name)) from None
+    if not texts:
+        raise ValueError(f"{name}: expected at least one text, found none")
+    notes = [f"the first {MAX_QUEUE} texts are queued"] if len(texts) == MAX_QUEUE else []
+    if skipped:
+        notes.append(f"{len(skipped)} texts over {MAX_CHARS:,} characters left out")
+    return texts, "; ".join(notes)
+
+
+@shown_to_user
+def queue_file(path: str | None, text_field: str, model: str, progress=gr.Progress()):
+    if not path:
+        raise ValueError("upload a file of texts (.txt, .jsonl, .csv or .tsv) first")
+    texts, left_out = read_texts(path, text_field)
+    name = models.pick(model, None)
+    progress(0, desc=f"{name} reads {len(texts)} texts")
+    found = models.recognizer(name).recognize_batch([text for _, text in texts])
+    queue = [{**item, "model": name} for item in ranked(texts, found)]
+    return _next(queue, f"Queued {len(texts)} texts of `{Path(path).name}`"
+                        + (f" ({left_out})" if left_out else "") + ".")
+
+
+def _next(queue: list[dict], said: str = ""):
+    """Show the next queued text (or nothing): current, queue, text box, highlight, table, notes,
+    queue line."""
+    if not queue:
+        current = dict(EMPTY)
+        return (current, [], "", *_view(current), said, "The queue is empty.")
+    item, rest = queue[0], queue[1:]
+    current = suggested(item)
+    where = f"Line {item['line']} (lowest score {item['least']:.2f})" if item.get("line") \
+        else "This text"
+    return (current, rest, item["text"], *_view(current), said,
+            f"{where}; {len(rest)} more in the queue. {QUEUE_ORDER}")
+
+
+@shown_to_user
+def edited(current: dict, value: list | None):
+    """A correction made in the highlight: the entities read back, snapped, and shown again when
+    snapping changed them."""
+    text = current["text"]
+    given = pairs(value or [])
+    entities = entities_of(given, text) if text else None
+    if entities is None:  # an event about a text no longer shown
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    if any(e["label"] == NEW_SPAN for e in entities):
+        # Leave the highlight alone while its type box is open: a new value would close it.
+        return ({**current, "pending": True}, gr.skip(), gr.skip(),
+                "Type the selected span's type in its box and press Enter.")
+    try:
+        snapped, notes = annotations.snap(text, entities)
+    except ValueError as error:
+        return ({**current, "pending": False}, *_view(current), f"Not taken: {error}.")
+    current = {**current, "entities": snapped, "pending": False}
+    shown, table = _view(current)
+    if given == tokens(text, snapped):
+        shown = gr.skip()  # already shown as it is: sending it again would echo back here
+    return current, shown, table, "; ".join(notes) + ("." if notes else "")
+
+
+@shown_to_user
+def accept(dataset: str, text: str, entities: list[dict]) -> dict[str, int]:
+    """Add ``text`` with ``entities`` (``[{"start", "end", "label"}]``) to the dataset; the
+    dataset's entity counts per type."""
+    return annotations.append(dataset, text, entities)
+
+
+@shown_to_user
+def accept_current(dataset: str, current: dict, queue: list[dict]):
+    if not current["text"]:
+        raise ValueError("nothing to accept: suggest entities for a text first")
+    if current["pending"]:
+        raise ValueError(f"give the selected span a type first (it still reads {NEW_SPAN!r})")
+    annotations.append(dataset, current["text"], current["entities"], current["model"])
+    last = {**current, "dataset": dataset}
+    return (last, *_next(queue, f"Accepted into `{dataset}`."), *dataset_view(dataset))
+
+
+@shown_to_user
+def skip_current(queue: list[dict]):
+    return _next(queue, "Skipped.")
+
+
+@shown_to_user
+def undo(last: dict | None, current: dict, queue: list[dict]):
+    if not last or not annotations.remove_last(last["dataset"], last["text"]):
+        raise ValueError("nothing to undo: the dataset's last example is not your last accept")
+    if current["text"]:
+        queue = [current, *queue]
+    return (None, *_next([last, *queue], f"Took the last accept out of `{last['dataset']}`."),
+            *dataset_view(last["dataset"]))
+
+
+def dataset_view(name: str):
+    """The dataset picker's choices, its counts per type and a line about it."""
+    found = annotations.examples(name)
+    tally = annotations.counts(name)
+    table = pd.DataFrame(list(tally.items()), columns=COUNT_COLUMNS)
+    names = sorted({*annotations.dataset_names(), name})
+    said = (f"`{name}`: {len(found)} accepted texts, {sum(tally.values())} entities"
+            f" ({annotations.dataset_path(name)})")
+    return gr.Dropdown(choices=names, value=name), table, said
+
+
+@shown_to_user
+def show_dataset(name: str):
+    annotations.check_name(name)
+    return dataset_view(name)
+
+
+def _download(name: str, suffix: str, export) -> str:
+    """The dataset exported into a file named after it, in a directory named by its content."""
+    annotations.check_name(name)
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=DOWNLOADS))
+    path = export(name, staging / f"{name}{suffix}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    final = DOWNLOADS / digest
+    try:
+        staging.rename(final)
+    except OSError:  # the same content was exported before
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(final / path.name)
+
+
+@shown_to_user
+def export_dataset(dataset: str) -> str:
+    """The dataset as a CoNLL file (IOB2, ``-DOCSTART-`` between texts)."""
+    return _download(dataset, ".conll", annotations.export_conll)
+
+
+@shown_to_user
+def export_jsonl(dataset: str) -> str:
+    return _download(dataset, ".jsonl", annotations.export_jsonl)
+
+
+@shown_to_user
+def text_fields(path: str | None):
+    if not path or input_format(path) not in ("csv", "tsv"):
+        return gr.Dropdown(choices=[TEXT_FIELD], value=TEXT_FIELD)
+    columns = csv_columns(path)
+    return gr.Dropdown(choices=columns, value=TEXT_FIELD if TEXT_FIELD in columns else columns[0])
+
+
+def fine_tune_on(dataset: str, current: dict, model: str):
+    """The Fine-tune tab set to train the corrected model on this dataset, with replay."""
+    annotations.check_name(dataset)
+    base = current["model"] or model
+    names = sorted({*annotations.dataset_names(), dataset})
+    return ("dataset", gr.Dropdown(choices=names, value=dataset), base, True,
+            f"The Fine-tune tab is set to train `{base}` on `{dataset}`: open it to start.")
+
+
+def build(page) -> None:
+    """The tab's components and events (inside ``gr.Tab("Annotate")``)."""
+    choices = models.model_choices()
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text", lines=5, elem_id="annotate-text",
+                              placeholder="Paste a text, or queue a file of texts")
+            with gr.Row():
+                upload = gr.File(label="…or a file of texts (.txt one per line, .jsonl, .csv, "
+                                       ".tsv)", file_types=[".txt", ".jsonl", ".csv", ".tsv"],
+                                 type="filepath", height=110, elem_id="annotate-file")
+                field = gr.Dropdown([TEXT_FIELD], value=TEXT_FIELD, label="Text field or column",
+                                    allow_custom_value=True, elem_id="annotate-field")
+        with gr.Column(scale=1, min_width=240):
+            model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
+                                allow_custom_value=True, elem_id="annotate-model")
+            names = sorted({*annotations.dataset_names(), DEFAULT_DATASET})
+            dataset = gr.Dropdown(names, value=DEFAULT_DATASET, label="Dataset",
+                                  allow_custom_value=True, elem_id="annotate-dataset",
+                                  info="accepted texts are added to it; a new name starts one")
+            suggest_button = gr.Button("Suggest entities", variant="primary", elem_id="suggest")
+            queue_button = gr.Button("Queue the file", elem_id="queue-file")
+    queue_note = gr.Markdown(QUEUE_ORDER, elem_id="annotate-queue")
+    shown = gr.HighlightedText(label="Entities: correct them here", interactive=True,
+                               show_legend=False, color_map=color_map([]),
+                               elem_id="annotate-highlight")
+    gr.Markdown(HOW_TO)
+    notes = gr.Markdown(elem_id="annotate-notes")
+    with gr.Row():
+        accept_button = gr.Button("Accept", variant="primary", elem_id="accept")
+        skip_button = gr.Button("Skip", elem_id="skip")
+        undo_button = gr.Button("Undo last accept", elem_id="undo")
+    entities = gr.Dataframe(pd.DataFrame(columns=ENTITY_COLUMNS), label="Entities",
+                            interactive=False, elem_id="annotate-entities")
+    with gr.Row():
+        with gr.Column():
+            summary = gr.Markdown(elem_id="annotate-summary")
+            counts = gr.Dataframe(pd.DataFrame(columns=COUNT_COLUMNS), label="Entities per type",
+                                  interactive=False, elem_id="annotate-counts")
+        with gr.Column():
+            with gr.Row():
+                conll_button = gr.Button("Export CoNLL", elem_id="export-conll")
+                jsonl_button = gr.Button("Export JSONL", elem_id="export-jsonl")
+            download = gr.File(label="Download", interactive=False, elem_id="annotate-export")
+            finetune = getattr(page, "finetune", None)
+            train_button = gr.Button("Fine-tune on this dataset", elem_id="finetune-dataset",
+                                     visible=finetune is not None)
+    current, queue, last = gr.State(dict(EMPTY)), gr.State([]), gr.State(None)
+    page.model_pickers.append(model)
+
+    private = {"api_visibility": "private"}
+    shown_next = [current, queue, text, shown, entities, notes, queue_note]
+    with_dataset = [last, *shown_next, dataset, counts, summary]
+    suggest_button.click(suggest_text, [text, model],
+                         [current, queue, shown, entities, notes, queue_note], **private)
+    queue_button.click(queue_file, [upload, field, model], shown_next, **private)
+    upload.change(text_fields, upload, field, show_progress="hidden", **private)
+    shown.change(edited, [current, shown], [current, shown, entities, notes],
+                 show_progress="hidden", **private)
+    accept_button.click(accept_current, [dataset, current, queue], with_dataset, **private)
+    skip_button.click(skip_current, queue, shown_next, **private)
+    undo_button.click(undo, [last, current, queue], with_dataset, **private)
+    dataset.change(show_dataset, dataset, [dataset, counts, summary], show_progress="hidden",
+                   **private)
+    page.demo.load(show_dataset, dataset, [dataset, counts, summary], **private)
+    conll_button.click(export_dataset, dataset, download, api_name="export_dataset")
+    jsonl_button.click(export_jsonl, dataset, download, api_name="export_jsonl")
+    gr.api(suggest, api_name="suggest")
+    gr.api(accept, api_name="accept")
+    if finetune is not None:
+        train_button.click(fine_tune_on, [dataset, current, model],
+                           [finetune["source"], finetune["dataset"], finetune["base"],
+                            finetune["replay"], notes], **private)

@@ -1,0 +1,301 @@
+"""The Annotate tab's handlers on a tiny model, without a server: suggest, correct in the
+highlight's tokens, accept, skip, undo, queue a file least sure first, export, fine-tune.
+
+The model is ``biased``: every word tagged I-ORG, so each sentence of a text is one ORG entity
+scored 1.0, and the offsets of every entity are known.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from live_app import TINY_LABEL, label_winning_copy, make_run, runs_with_tiny, serve_app
+from ner_core import annotations
+from ner_core.data import read_conll
+from studio import annotate
+
+TEXT = "anna weber spoke. She visited berlin."
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("NER_DATA_HOME", str(tmp_path / "datasets"))
+    monkeypatch.setattr(annotate, "DOWNLOADS", tmp_path / "downloads")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path / "datasets"
+
+
+@pytest.fixture(scope="module")
+def biased_model(tmp_path_factory, tiny_bert) -> Path:
+    return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
+
+
+@pytest.fixture
+def biased(runs_dir, biased_model) -> str:
+    make_run(runs_dir, "biased", biased_model)
+    return "biased"
+
+
+@contextmanager
+def refused(message: str):
+    """A handler's ``gr.Error`` saying exactly ``message``."""
+    with pytest.raises(gr.Error, match=re.escape(message)) as error:
+        yield
+    assert error.value.message == message
+
+
+def value(*pieces) -> list[dict]:
+    """The highlight's value as the server receives it."""
+    return [{"token": token, "class_or_confidence": kind} for token, kind in pieces]
+
+
+def shown_tokens(update) -> list[tuple]:
+    return [(t["token"], t["class_or_confidence"]) for t in update.value]
+
+
+@pytest.mark.parametrize("text, entities", [
+    ("Anna\nWeber left\n\nfor Oslo", [(0, 10, "PER"), (21, 25, "LOC")]),
+    ("No entities\nhere", []),
+    ("Oslo", [(0, 4, "LOC")]),
+    ("Anna Weber", [(0, 4, "PER"), (4, 10, "PER")]),  # touching: kept apart
+])
+def test_tokens_hold_one_line_each_and_read_back_to_the_entities(text, entities):
+    given = [{"start": a, "end": b, "label": kind} for a, b, kind in entities]
+    pieces = annotate.tokens(text, given)
+    assert "".join(piece for piece, _ in pieces) == text
+    assert all("\n" not in piece[:-1] for piece, _ in pieces)
+    assert annotate.entities_of(pieces, text) == given
+
+
+def test_tokens_of_another_text_read_as_none():
+    assert annotate.entities_of([("Anna", "PER")], "Anna left") is None
+
+
+def test_suggest_shows_the_models_entities(biased):
+    current, queue, shown, table, notes, queue_note = annotate.suggest_text(TEXT, biased)
+    assert current["entities"] == [
+        {"start": 0, "end": 17, "label": "ORG", "text": "anna weber spoke."},
+        {"start": 18, "end": 37, "label": "ORG", "text": "She visited berlin."}]
+    assert current["model"] == "biased" and queue == []
+    assert shown_tokens(shown) == [("anna weber spoke.", "ORG"), (" ", None),
+                                   ("She visited berlin.", "ORG")]
+    assert table.values.tolist() == [["ORG", "anna weber spoke.", 0, 17],
+                                     ["ORG", "She visited berlin.", 18, 37]]
+    assert notes == "2 entities suggested by `biased`."
+    assert annotate.suggest(TEXT, biased)[0]["score"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("text, model, message", [
+    ("  ", "biased", "expected a text to suggest entities for, found an empty text"),
+    (TEXT, "nope", "expected one of the listed models, found 'nope'"),
+])
+def test_suggest_refuses_with_a_message(biased, text, model, message):
+    with refused(message):
+        annotate.suggest_text(text, model)
+
+
+def corrected(biased) -> dict:
+    """TEXT corrected as a person does it in the page: the first span retyped PER, the second
+    removed, then 'berli' selected and typed LOC (widened to 'berlin')."""
+    current = annotate.suggest_text(TEXT, biased)[0]
+    current, shown, _, _ = annotate.edited(current, value(
+        ("anna weber spoke.", "PER"), (" ", None), ("She visited berlin.", None)))
+    assert current["entities"][0]["label"] == "PER"
+    assert shown == gr.skip() or shown_tokens(shown) == [
+        ("anna weber spoke.", "PER"), (" She visited berlin.", None)]
+    new_span = value(("anna weber spoke.", "PER"), (" She visited ", None),
+                     ("berli", annotate.NEW_SPAN), ("n.", None))
+    current, shown, table, notes = annotate.edited(current, new_span)
+    assert current["pending"] and (shown, table) == (gr.skip(), gr.skip())
+    assert notes == "Type the selected span's type in its box and press Enter."
+    typed = value(("anna weber spoke.", "PER"), (" She visited ", None), ("berli", "LOC"),
+                  ("n.", None))
+    current, shown, table, notes = annotate.edited(current, typed)
+    assert not current["pending"]
+    assert notes == "'berli' widened to 'berlin'."
+    assert shown_tokens(shown) == [("anna weber spoke.", "PER"), (" She visited ", None),
+                                   ("berlin", "LOC"), (".", None)]
+    assert table.values.tolist() == [["PER", "anna weber spoke.", 0, 17], ["LOC", "berlin", 30, 36]]
+    return current
+
+
+def test_corrections_in_the_highlight_become_the_entities(biased):
+    current = corrected(biased)
+    again = annotate.edited(current, value(("anna weber spoke.", "PER"), (" She visited ", None),
+                                           ("berlin", "LOC"), (".", None)))
+    assert again[1] == gr.skip()  # what is shown came back: nothing to send again
+
+
+def test_a_type_with_spaces_is_not_taken_and_the_last_entities_are_shown(biased):
+    current = annotate.suggest_text(TEXT, biased)[0]
+    after, shown, _, notes = annotate.edited(current, value(
+        ("anna weber spoke.", "New type"), (" ", None), ("She visited berlin.", "ORG")))
+    assert after["entities"] == current["entities"]
+    assert notes.startswith("Not taken: entity 1 at 0-17: expected a type without spaces")
+    assert shown_tokens(shown)[0] == ("anna weber spoke.", "ORG")
+
+
+def test_an_event_about_another_text_changes_nothing(biased):
+    current = annotate.suggest_text(TEXT, biased)[0]
+    assert annotate.edited(current, value(("other text", None))) == (gr.skip(),) * 4
+
+
+def test_accept_adds_the_corrections_and_undo_takes_them_back(biased, data_home):
+    current = corrected(biased)
+    last, *shown_next, dataset, counts, summary = annotate.accept_current(
+        "fixes", current, [])
+    assert annotations.examples("fixes")[0]["entities"] == current["entities"]
+    assert annotations.examples("fixes")[0]["model"] == "biased"
+    assert counts.values.tolist() == [["LOC", 1], ["PER", 1]]
+    assert summary.startswith("`fixes`: 1 accepted texts, 2 entities")
+    assert dataset.value == "fixes" and shown_next[0]["text"] == "" and shown_next[2] == ""
+    assert shown_next[5] == "Accepted into `fixes`."
+
+    undone = annotate.undo(last, shown_next[0], [])
+    assert undone[0] is None and undone[1]["entities"] == current["entities"]
+    assert undone[3] == TEXT and annotations.examples("fixes") == []
+    with refused("nothing to undo: the dataset's last example is not your last accept"):
+        annotate.undo(None, undone[1], [])
+
+
+def test_accept_refuses_a_span_without_a_type_and_nothing_at_all(biased):
+    current = annotate.suggest_text(TEXT, biased)[0]
+    pending = annotate.edited(current, value(("anna", annotate.NEW_SPAN),
+                                             (" weber spoke. She visited berlin.", None)))[0]
+    with refused("give the selected span a type first (it still reads 'label')"):
+        annotate.accept_current("fixes", pending, [])
+    with refused("nothing to accept: suggest entities for a text first"):
+        annotate.accept_current("fixes", dict(annotate.EMPTY), [])
+    with refused("expected a dataset name of letters, digits, '-', '_' and '.', found '../x'"):
+        annotate.accept_current("../x", current, [])
+
+
+def test_ranked_puts_the_least_sure_first_and_texts_without_entities_last():
+    texts = [(1, "a"), (2, "b"), (3, "c"), (5, "d"), (6, "e")]
+    found = [[], [{"score": 0.9}], [{"score": 0.99}, {"score": 0.4}], [{"score": 0.9}], []]
+    assert [item["line"] for item in annotate.ranked(texts, found)] == [3, 2, 5, 1, 6]
+    assert [item["least"] for item in annotate.ranked(texts, found)] == [0.4, 0.9, 0.9, 1.0, 1.0]
+
+
+def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
+    path = tmp_path / "texts.csv"
+    path.write_text("id,body\n1,Anna left.\n2,\n3,Oslo is cold. Li Wei met Globex.\n")
+    assert annotate.text_fields(str(path)).choices == [("id", "id"), ("body", "body")]
+
+    current, queue, text, shown, table, notes, queue_note = annotate.queue_file(
+        str(path), "body", biased)
+    assert (current["text"], current["line"], text) == ("Anna left.", 2, "Anna left.")
+    assert notes == "Queued 2 texts of `texts.csv`."
+    assert queue_note.startswith("Line 2 (lowest score 1.00); 1 more in the queue. A file's "
+                                 "texts come least sure first")
+    current, queue, text, *_ = annotate.skip_current(queue)
+    assert current["line"] == 4 and [e["text"] for e in current["entities"]] \
+        == ["Oslo is cold.", "Li Wei met Globex."]
+    last, current, queue, text, *_, queue_note, _, _, _ = annotate.accept_current(
+        "fixes", current, queue)
+    assert current == annotate.EMPTY and queue_note == "The queue is empty."
+
+
+def test_a_bad_file_is_named_as_the_visitor_knows_it(biased, tmp_path):
+    path = tmp_path / "gradio" / "0123abcd" / "texts.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"text": "Anna left."}\n{"body": 3}\n')
+    with refused("texts.jsonl:2: expected a field 'text', found the field 'body'"):
+        annotate.queue_file(str(path), "text", biased)
+
+
+def test_export_gives_a_conll_file_of_the_accepted_entities(biased):
+    annotate.accept_current("fixes", corrected(biased), [])
+    path = Path(annotate.export_dataset("fixes"))
+    assert path.name == "fixes.conll"
+    [sentence_1, sentence_2] = read_conll(path).sentences
+    assert list(zip(sentence_1.tokens, sentence_1.tags)) == [
+        ("anna", "B-PER"), ("weber", "I-PER"), ("spoke", "I-PER"), (".", "I-PER")]
+    assert list(zip(sentence_2.tokens, sentence_2.tags)) == [
+        ("She", "O"), ("visited", "O"), ("berlin", "B-LOC"), (".", "O")]
+    assert Path(annotate.export_jsonl("fixes")).name == "fixes.jsonl"
+    assert annotate.export_dataset("fixes") == str(path)  # same content, same file
+
+
+def test_show_dataset_counts_and_refuses_path_names(biased):
+    annotations.append("other", "Anna left.", [{"start": 0, "end": 4, "label": "PER"}])
+    picker, counts, summary = annotate.show_dataset("other")
+    assert picker.value == "other" and ("other", "other") in picker.choices
+    assert isinstance(counts, pd.DataFrame) and counts.values.tolist() == [["PER", 1]]
+    with refused("expected a dataset name of letters, digits, '-', '_' and '.', found 'a/b'"):
+        annotate.show_dataset("a/b")
+
+
+def test_fine_tune_on_the_dataset_fills_the_fine_tune_tab(biased):
+    current = annotate.suggest_text(TEXT, biased)[0]
+    source, dataset, base, replay, note = annotate.fine_tune_on("fixes", current, "default")
+    assert (source, dataset.value, base, replay) == ("dataset", "fixes", "biased", True)
+    assert note == ("The Fine-tune tab is set to train `biased` on `fixes`: open it to start.")
+
+
+def test_the_tab_wires_the_named_endpoints_and_the_fine_tune_form():
+    import app
+
+    demo = app.build_demo()
+    names = {d.api_name for d in demo.fns.values()}
+    assert {"suggest", "accept", "export_dataset", "export_jsonl"} <= names
+    assert any(d.fn.__name__ == "fine_tune_on" for d in demo.fns.values())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_bert):
+    """``python app.py`` serving ``tiny`` and keeping datasets in a directory of its own."""
+    directory = tmp_path_factory.mktemp("annotate-api")
+    home = directory / "datasets"
+    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log",
+                   NER_DATA_HOME=str(home)) as url:
+        yield url, home
+
+
+def test_suggest_accept_and_export_through_the_named_api(served):
+    url, home = served
+    client = Client(url, verbose=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in endpoints["/suggest"]["parameters"]] == ["text", "model"]
+    assert [p["parameter_name"] for p in endpoints["/accept"]["parameters"]] \
+        == ["dataset", "text", "entities"]
+    assert [p["parameter_name"] for p in endpoints["/export_dataset"]["parameters"]] == ["dataset"]
+
+    suggested = client.predict(text=TEXT, model="tiny", api_name="/suggest")
+    assert [(e["label"], e["text"], e["start"], e["end"]) for e in suggested] \
+        == [("ORG", "anna weber spoke.", 0, 17), ("ORG", "She visited berlin.", 18, 37)]
+    fixed = [{"start": 0, "end": 10, "label": "PER"}, {"start": 30, "end": 35, "label": "LOC"}]
+    counts = client.predict(dataset="api-fixes", text=TEXT, entities=fixed, api_name="/accept")
+    assert counts == {"LOC": 1, "PER": 1}
+    assert (home / "api-fixes.jsonl").is_file()
+
+    exported = client.predict(dataset="api-fixes", api_name="/export_dataset")
+    assert Path(exported).name == "api-fixes.conll"
+    tags = [tag for sentence in read_conll(exported).sentences for tag in sentence.tags]
+    assert tags == ["B-PER", "I-PER", "O", "O", "O", "O", "B-LOC", "O"]
+
+
+@pytest.mark.parametrize("endpoint, arguments, message", [
+    ("/accept", {"dataset": "../x", "text": TEXT, "entities": []},
+     "expected a dataset name of letters, digits, '-', '_' and '.', found '../x'"),
+    ("/accept", {"dataset": "fixes", "text": TEXT,
+                 "entities": [{"start": 0, "end": 10, "label": "PER"},
+                              {"start": 5, "end": 10, "label": "ORG"}]},
+     "entities overlap: 'anna weber' (0-10, PER) and 'weber' (5-10, ORG)"),
+    ("/suggest", {"text": TEXT, "model": "../tiny"}, "expected one of the listed models, found "),
+    ("/export_dataset", {"dataset": "empty"},
+     "expected accepted examples in the dataset 'empty', found none"),
+])
+def test_the_named_api_refuses_with_a_message(served, endpoint, arguments, message):
+    client = Client(served[0], verbose=False, download_files=False)
+    with pytest.raises(AppError, match=re.escape(message)):
+        client.predict(**arguments, api_name=endpoint)
