@@ -2,9 +2,8 @@
 become a named dataset to fine-tune on.
 
 Corrections are made in Gradio's interactive ``HighlightedText``: selecting words inside one
-unmarked stretch marks them and opens a box for their type (the frontend labels a new span
-``label`` until a type is typed there); clicking a marked span opens the same box to retype it; ×
-removes it. Every change comes back as ``(piece, type)`` tokens, which are read here as character
+unmarked stretch marks them with the type ``label`` (the frontend's placeholder); clicking a
+marked span opens a box to type its type; × removes it. Every change comes back as ``(piece, type)`` tokens, which are read here as character
 offsets (the pieces add up to the text) and snapped to whole words by ``ner_core.annotations``.
 """
 
@@ -32,9 +31,9 @@ NEW_SPAN = "label"  # what the frontend calls a span selected but not yet given 
 ENTITY_COLUMNS = ["type", "text", "start", "end"]
 COUNT_COLUMNS = ["type", "entities"]
 EMPTY = {"text": "", "entities": [], "model": None, "line": None, "least": None, "pending": False}
-HOW_TO = ("Select words to mark them, type their type (PER, ORG, LOC, MISC or a new one) in the "
-          "box that opens and press Enter. Click a marked span to retype it; × removes it. Spans "
-          "are widened to whole words.")
+HOW_TO = ("Select words to mark them (a new mark reads 'label'). Click a mark to give it a type "
+          "(PER, ORG, LOC, MISC or a new one) and press Enter; × removes it. Marks are widened to "
+          "whole words.")
 QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score among the "
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
@@ -197,9 +196,9 @@ def edited(current: dict, value: list | None):
     if entities is None:  # an event about a text no longer shown
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     if any(e["label"] == NEW_SPAN for e in entities):
-        # Leave the highlight alone while its type box is open: a new value would close it.
+        # Leave the highlight as the visitor left it: a new value would move the marks under them.
         return ({**current, "pending": True}, gr.skip(), gr.skip(),
-                "Type the selected span's type in its box and press Enter.")
+                f"Click the mark that reads {NEW_SPAN!r}, type its type and press Enter.")
     try:
         snapped, notes = annotations.snap(text, entities)
     except ValueError as error:

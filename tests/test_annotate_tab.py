@@ -116,7 +116,7 @@ def corrected(biased) -> dict:
                      ("berli", annotate.NEW_SPAN), ("n.", None))
     current, shown, table, notes = annotate.edited(current, new_span)
     assert current["pending"] and (shown, table) == (gr.skip(), gr.skip())
-    assert notes == "Type the selected span's type in its box and press Enter."
+    assert notes == "Click the mark that reads 'label', type its type and press Enter."
     typed = value(("anna weber spoke.", "PER"), (" She visited ", None), ("berli", "LOC"),
                   ("n.", None))
     current, shown, table, notes = annotate.edited(current, typed)

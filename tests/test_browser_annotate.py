@@ -1,0 +1,164 @@
+"""The Annotate tab end to end in headless Chromium, against ``python app.py`` on a local port.
+
+The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+ORG entity), and keeps its datasets in a directory of the test's. Corrections are made as a person
+makes them: a click on a span and a typed type, the span's × button, a double-click on a word.
+A failing test leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from live_app import APP_DIR, CHROMIUM, CHROMIUM_ARGS, runs_with_tiny, serve_app
+from ner_core.data import read_conll
+
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+
+ARTIFACTS = APP_DIR / "test-artifacts"
+TEXT = "anna weber spoke. She visited berlin."
+# Cells of a Gradio Dataframe, row by row (its rows are virtualised divs, not <tr>).
+TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-row')).map(
+    row => Array.from(row.querySelectorAll('[role=gridcell]')).map(cell => cell.innerText.trim()))"""
+# Where a word is drawn on the page: the middle of its first occurrence in the highlight's text.
+WORD_CENTRE = """(root, word) => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.textContent.indexOf(word);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + word.length);
+        const box = range.getBoundingClientRect();
+        return [box.x + box.width / 2, box.y + box.height / 2];
+    }
+    return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_bert):
+    """The server's URL and the directory of its datasets."""
+    directory = tmp_path_factory.mktemp("browser-annotate-app")
+    home = directory / "datasets"
+    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log",
+                   NER_DATA_HOME=str(home)) as url:
+        yield url, home
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(served, browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    # Nothing but the local server: fonts or analytics from elsewhere are refused.
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
+                  else route.abort())
+    page = context.new_page()
+    page.goto(served[0], wait_until="load")
+    page.get_by_role("tab", name="Annotate").click()
+    page.wait_for_selector("#annotate-text textarea")
+    screenshot = ARTIFACTS / f"{request.node.name}.png"
+    screenshot.unlink(missing_ok=True)
+    failed_before = request.session.testsfailed
+    yield page
+    # A failed call is counted before fixtures are torn down.
+    if request.session.testsfailed > failed_before:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    context.close()
+
+
+def choose(page, dropdown_id: str, option: str) -> None:
+    """Pick an option; pick again if a refresh of the list moved it under the click."""
+    for _ in range(3):
+        page.locator(f"#{dropdown_id} input").click()
+        page.get_by_role("option", name=option, exact=True).click()
+        page.wait_for_timeout(1500)  # one refresh tick of the page
+        if page.locator(f"#{dropdown_id} input").input_value() == option:
+            return
+    raise AssertionError(f"#{dropdown_id} did not keep {option!r}")
+
+
+def entity_rows(page) -> list[list[str]]:
+    return page.locator("#annotate-entities").evaluate(TABLE_ROWS)
+
+
+def expect_entities(page, rows: list[list[str]]) -> None:
+    sync_api.expect(page.locator("#annotate-entities [role=row].virtual-row")).to_have_count(len(rows))
+    page.wait_for_function(f"""() => JSON.stringify(({TABLE_ROWS})(
+        document.querySelector('#annotate-entities'))) === {json.dumps(json.dumps(rows, separators=(",", ":")))}""")
+
+
+def span(page, text: str):
+    """A marked span of the highlight, by its text."""
+    return page.locator("#annotate-highlight .token.highlighted", has_text=text)
+
+
+def give_type(page, kind: str) -> None:
+    """Type into the type box the highlight opened, as a person does, and press Enter."""
+    box = page.locator("#annotate-highlight input.label-input")
+    sync_api.expect(box).to_have_count(1)
+    box.fill(kind)
+    box.press("Enter")
+
+
+def test_correct_accept_and_export_a_text(page, served, tmp_path):
+    choose(page, "annotate-model", "tiny")
+    page.fill("#annotate-text textarea", TEXT)
+    page.click("#suggest")
+    expect_entities(page, [["ORG", "anna weber spoke.", "0", "17"],
+                           ["ORG", "She visited berlin.", "18", "37"]])
+
+    span(page, "anna weber spoke.").click()  # retype: ORG -> PER
+    give_type(page, "PER")
+    expect_entities(page, [["PER", "anna weber spoke.", "0", "17"],
+                           ["ORG", "She visited berlin.", "18", "37"]])
+
+    second = page.locator("#annotate-highlight .token-container", has_text="She visited berlin.")
+    second.hover()
+    second.get_by_role("button", name="Remove label").click()
+    expect_entities(page, [["PER", "anna weber spoke.", "0", "17"]])
+
+    x, y = page.locator("#annotate-highlight").evaluate(WORD_CENTRE, "berlin")
+    page.mouse.move(x, y)
+    page.mouse.dblclick(x, y)  # selects the word: it is marked 'label'
+    sync_api.expect(page.locator("#annotate-notes")).to_have_text(
+        "Click the mark that reads 'label', type its type and press Enter.")
+    span(page, "berlin").click()
+    give_type(page, "LOC")
+    expect_entities(page, [["PER", "anna weber spoke.", "0", "17"], ["LOC", "berlin", "30", "36"]])
+
+    page.click("#accept")
+    sync_api.expect(page.locator("#annotate-notes")).to_have_text("Accepted into corrections.")
+    sync_api.expect(page.locator("#annotate-summary")).to_contain_text(
+        "corrections: 1 accepted texts, 2 entities")
+    sync_api.expect(page.locator("#annotate-counts [role=row].virtual-row")).to_have_count(2)
+    assert page.locator("#annotate-counts").evaluate(TABLE_ROWS) == [["LOC", "1"], ["PER", "1"]]
+    sync_api.expect(page.locator("#annotate-entities [role=row].virtual-row")).to_have_count(0)
+
+    page.click("#export-conll")
+    link = page.locator("#annotate-export a[download='corrections.conll']")
+    with page.expect_download() as download:
+        link.click()
+    exported = tmp_path / "corrections.conll"
+    download.value.save_as(exported)
+    [first, second] = read_conll(exported).sentences
+    assert list(zip(first.tokens, first.tags)) == [
+        ("anna", "B-PER"), ("weber", "I-PER"), ("spoke", "I-PER"), (".", "I-PER")]
+    assert list(zip(second.tokens, second.tags)) == [
+        ("She", "O"), ("visited", "O"), ("berlin", "B-LOC"), (".", "O")]
+    [line] = (served[1] / "corrections.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["model"] == "tiny"
