@@ -260,10 +260,13 @@ def _predict_file(args) -> None:
 
     from .batch import BATCH_SIZE, describe, recognize_file, torchrun_ranks
     from .inference import Recognizer
-    from .records import TEXT_FIELD
+    from .records import TEXT_FIELD, input_format
 
     if args.input is None:
         raise ValueError("--output expected --input FILE, found --text")
+    if args.text_field is not None and input_format(args.input) == "txt":
+        raise ValueError(f"--text-field expected a .jsonl, .csv or .tsv input, found {args.input}, "
+                         "a text per line")
 
     def terminate(signum, frame) -> None:
         raise KeyboardInterrupt  # torchrun stops its processes with SIGTERM: clean up as for Ctrl-C

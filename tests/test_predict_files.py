@@ -379,6 +379,15 @@ def test_predict_bad_file_options_exit_2_with_one_line(tiny_bert, tmp_path, capf
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
+def test_predict_text_field_of_a_text_file_is_refused(tiny_bert, tmp_path, capfd):
+    source = write(tmp_path / "in.txt", "anna\n")
+    assert cli.main(["predict", "--model", str(tiny_bert), "--input", str(source), "--output",
+                     str(tmp_path / "o.jsonl"), "--text-field", "body"]) == 2
+    assert capfd.readouterr().err == (f"error: --text-field expected a .jsonl, .csv or .tsv input, "
+                                      f"found {source}, a text per line\n")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_predict_text_with_output_is_refused(tiny_bert, tmp_path, capfd):
     assert cli.main(["predict", "--model", str(tiny_bert), "--text", "anna", "--output",
                      str(tmp_path / "o.jsonl")]) == 2
