@@ -162,3 +162,71 @@ def test_correct_accept_and_export_a_text(page, served, tmp_path):
         ("She", "O"), ("visited", "O"), ("berlin", "B-LOC"), (".", "O")]
     [line] = (served[1] / "corrections.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["model"] == "tiny"
+
+
+def test_a_word_on_a_later_line_is_marked_where_it_is(page):
+    # The frontend measures a selection within its line: the page must hold one line a token.
+    text = "anna left.\nShe visited berlin."
+    choose(page, "annotate-model", "tiny")
+    page.fill("#annotate-text textarea", text)
+    page.click("#suggest")
+    expect_entities(page, [["ORG", "anna left.", "0", "10"], ["ORG", "She visited berlin.", "11", "30"]])
+    second = page.locator("#annotate-highlight .token-container", has_text="She visited berlin.")
+    second.hover()
+    second.get_by_role("button", name="Remove label").click()
+    expect_entities(page, [["ORG", "anna left.", "0", "10"]])
+
+    x, y = page.locator("#annotate-highlight").evaluate(WORD_CENTRE, "berlin")
+    page.mouse.move(x, y)
+    page.mouse.dblclick(x, y)
+    span(page, "berlin").click()
+    give_type(page, "LOC")
+    expect_entities(page, [["ORG", "anna left.", "0", "10"], ["LOC", "berlin", "23", "29"]])
+
+
+def test_a_queued_file_comes_text_by_text_and_undo_brings_one_back(page, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("anna left.\n\nThen nordbank left.\nLi Wei met Globex.\n", encoding="utf-8")
+    choose(page, "annotate-model", "tiny")
+    dataset = page.locator("#annotate-dataset input")
+    dataset.fill("queued")
+    dataset.press("Enter")
+    sync_api.expect(page.locator("#annotate-summary")).to_contain_text("queued: 0 accepted texts")
+    page.locator("#annotate-file input[type=file]").set_input_files(str(texts))
+    sync_api.expect(page.locator("#annotate-file")).to_contain_text("texts.txt")
+    page.click("#queue-file")
+
+    queue_note = page.locator("#annotate-queue")
+    # tiny scores every entity 1.0: the file's order stands.
+    sync_api.expect(queue_note).to_contain_text("Line 1 (lowest score 1.00); 2 more in the queue.")
+    sync_api.expect(queue_note).to_contain_text("least sure first")
+    sync_api.expect(page.locator("#annotate-text textarea")).to_have_value("anna left.")
+    page.click("#accept")
+    sync_api.expect(page.locator("#annotate-text textarea")).to_have_value("Then nordbank left.")
+    sync_api.expect(page.locator("#annotate-summary")).to_contain_text("queued: 1 accepted texts")
+    page.click("#skip")
+    sync_api.expect(page.locator("#annotate-text textarea")).to_have_value("Li Wei met Globex.")
+
+    page.click("#undo")
+    sync_api.expect(page.locator("#annotate-text textarea")).to_have_value("anna left.")
+    sync_api.expect(page.locator("#annotate-summary")).to_contain_text("queued: 0 accepted texts")
+    sync_api.expect(queue_note).to_contain_text("1 more in the queue.")
+    expect_entities(page, [["ORG", "anna left.", "0", "10"]])
+
+
+def test_fine_tune_on_this_dataset_fills_the_fine_tune_tab(page):
+    choose(page, "annotate-model", "tiny")
+    page.fill("#annotate-text textarea", TEXT)
+    page.click("#suggest")
+    expect_entities(page, [["ORG", "anna weber spoke.", "0", "17"],
+                           ["ORG", "She visited berlin.", "18", "37"]])
+    page.click("#finetune-dataset")
+    sync_api.expect(page.locator("#annotate-notes")).to_have_text(
+        "The Fine-tune tab is set to train tiny on corrections: open it to start.")
+
+    page.get_by_role("tab", name="Fine-tune").click()
+    sync_api.expect(page.get_by_label("Annotated dataset", exact=True).and_(
+        page.locator("input[type=radio]"))).to_be_checked()
+    sync_api.expect(page.locator("#dataset input")).to_have_value("corrections")
+    sync_api.expect(page.locator("#base input")).to_have_value("tiny")
+    sync_api.expect(page.locator("#replay input")).to_be_checked()
