@@ -218,9 +218,12 @@ def accept(dataset: str, text: str, entities: list[dict]) -> dict[str, int]:
 
 
 @shown_to_user
-def accept_current(dataset: str, current: dict, queue: list[dict]):
+def accept_current(dataset: str, text: str, current: dict, queue: list[dict]):
     if not current["text"]:
         raise ValueError("nothing to accept: suggest entities for a text first")
+    if text != current["text"]:
+        raise ValueError("the text was changed after its entities were suggested: press "
+                         "Suggest entities again, or put the text back")
     if current["pending"]:
         raise ValueError(f"give the selected span a type first (it still reads {NEW_SPAN!r})")
     annotations.append(dataset, current["text"], current["entities"], current["model"])
@@ -358,11 +361,13 @@ def build(page) -> None:
     with_dataset = [last, *shown_next, dataset, counts, summary]
     suggest_button.click(suggest_text, [text, model],
                          [current, queue, shown, entities, notes, queue_note], **private)
-    queue_button.click(queue_file, [upload, field, model], shown_next, **private)
+    # One file at a time, in a group of its own: recognizing it keeps the shared slots free.
+    queue_button.click(queue_file, [upload, field, model], shown_next, concurrency_limit=1,
+                       concurrency_id="annotate-queue", **private)
     upload.change(text_fields, upload, field, show_progress="hidden", **private)
     shown.change(edited, [current, shown], [current, shown, entities, notes],
                  show_progress="hidden", **private)
-    accept_button.click(accept_current, [dataset, current, queue], with_dataset, **private)
+    accept_button.click(accept_current, [dataset, text, current, queue], with_dataset, **private)
     skip_button.click(skip_current, queue, shown_next, **private)
     undo_button.click(undo, [last, current, queue], with_dataset, **private)
     dataset.change(show_dataset, dataset, [dataset, counts, summary], show_progress="hidden",

@@ -152,7 +152,7 @@ def test_an_event_about_another_text_changes_nothing(biased):
 def test_accept_adds_the_corrections_and_undo_takes_them_back(biased, data_home):
     current = corrected(biased)
     last, *shown_next, dataset, counts, summary = annotate.accept_current(
-        "fixes", current, [])
+        "fixes", TEXT, current, [])
     assert annotations.examples("fixes")[0]["entities"] == current["entities"]
     assert annotations.examples("fixes")[0]["model"] == "biased"
     assert counts.values.tolist() == [["LOC", 1], ["PER", 1]]
@@ -172,11 +172,14 @@ def test_accept_refuses_a_span_without_a_type_and_nothing_at_all(biased):
     pending = annotate.edited(current, value(("anna", annotate.NEW_SPAN),
                                              (" weber spoke. She visited berlin.", None)))[0]
     with refused("give the selected span a type first (it still reads 'label')"):
-        annotate.accept_current("fixes", pending, [])
+        annotate.accept_current("fixes", TEXT, pending, [])
     with refused("nothing to accept: suggest entities for a text first"):
-        annotate.accept_current("fixes", dict(annotate.EMPTY), [])
+        annotate.accept_current("fixes", "", dict(annotate.EMPTY), [])
     with refused("expected a dataset name of letters, digits, '-', '_' and '.', found '../x'"):
-        annotate.accept_current("../x", current, [])
+        annotate.accept_current("../x", TEXT, current, [])
+    with refused("the text was changed after its entities were suggested: press Suggest "
+                 "entities again, or put the text back"):
+        annotate.accept_current("fixes", TEXT + " More.", current, [])
 
 
 def test_ranked_puts_the_least_sure_first_and_texts_without_entities_last():
@@ -201,7 +204,7 @@ def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
     assert current["line"] == 4 and [e["text"] for e in current["entities"]] \
         == ["Oslo is cold.", "Li Wei met Globex."]
     last, current, queue, text, *_, queue_note, _, _, _ = annotate.accept_current(
-        "fixes", current, queue)
+        "fixes", text, current, queue)
     assert current == annotate.EMPTY and queue_note == "The queue is empty."
 
 
@@ -214,7 +217,7 @@ def test_a_bad_file_is_named_as_the_visitor_knows_it(biased, tmp_path):
 
 
 def test_export_gives_a_conll_file_of_the_accepted_entities(biased):
-    annotate.accept_current("fixes", corrected(biased), [])
+    annotate.accept_current("fixes", TEXT, corrected(biased), [])
     path = Path(annotate.export_dataset("fixes"))
     assert path.name == "fixes.conll"
     [sentence_1, sentence_2] = read_conll(path).sentences
