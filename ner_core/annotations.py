@@ -271,7 +271,8 @@ def _counts(found: list[dict]) -> dict[str, int]:
 
 
 def remove_last(name: str, text: str) -> bool:
-    """Undo the last accept: remove the dataset's last example if it is of ``text``; whether it was."""
+    """Undo the last accept: remove the dataset's last example if it is of ``text``; whether it
+    was."""
     path = dataset_path(name)
     if not path.is_file():
         return False

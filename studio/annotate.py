@@ -2,14 +2,16 @@
 become a named dataset to fine-tune on.
 
 Corrections are made in Gradio's interactive ``HighlightedText``: selecting words inside one
-unmarked stretch marks them with the type ``label`` (the frontend's placeholder); clicking a
-marked span opens a box to type its type; × removes it. Every change comes back as ``(piece, type)`` tokens, which are read here as character
-offsets (the pieces add up to the text) and snapped to whole words by ``ner_core.annotations``.
+unmarked stretch marks them with the type ``label`` (the frontend's placeholder); clicking a mark
+opens a box to type its type; × removes it. Every change comes back as ``(piece, type)`` tokens,
+read here as character offsets (the pieces add up to the text) and snapped to whole words by
+``ner_core.annotations``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,6 +40,7 @@ QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
 DOWNLOADS = Path(tempfile.gettempdir()) / "ner-studio-datasets"
+_LINES = re.compile(r"[^\n]*\n|[^\n]+")  # the frontend breaks lines at '\n' only
 
 
 def tokens(text: str, entities: list[dict]) -> list[tuple[str, str | None]]:
@@ -53,15 +56,12 @@ def tokens(text: str, entities: list[dict]) -> list[tuple[str, str | None]]:
                    (text[entity["start"]:entity["end"]], entity["label"])]
         position = entity["end"]
     pieces.append((text[position:], None))
-    return [(line, kind) for piece, kind in pieces if piece
-            for line in piece.splitlines(keepends=True) if line]
+    return [(line, kind) for piece, kind in pieces for line in _LINES.findall(piece)]
 
 
-def pairs(value: list) -> list[tuple[str, str | None]]:
-    """The highlight's value as ``(piece, type)``: the server gets ``{"token",
-    "class_or_confidence"}`` objects, an API call may send pairs."""
-    return [(i["token"], i["class_or_confidence"]) if isinstance(i, dict) else (i[0], i[1])
-            for i in value]
+def pairs(value: list[dict]) -> list[tuple[str, str | None]]:
+    """The highlight's value, ``{"token", "class_or_confidence"}`` objects, as ``(piece, type)``."""
+    return [(item["token"], item["class_or_confidence"]) for item in value]
 
 
 def entities_of(value: list[tuple[str, str | None]], text: str) -> list[dict] | None:
@@ -87,7 +87,7 @@ def entities_of(value: list[tuple[str, str | None]], text: str) -> list[dict] | 
 
 
 def _view(current: dict):
-    """The highlight, the entity table and the notes' first line for ``current``."""
+    """The highlight and the entity table of ``current``."""
     entities = current["entities"]
     types = sorted({e["label"] for e in entities})
     shown = gr.HighlightedText(value=tokens(current["text"], entities) if current["text"] else None,
@@ -138,14 +138,18 @@ def ranked(texts: list[tuple[int, str]], found: list[list[dict]]) -> list[dict]:
 def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
     """(line, text) of a file's first ``MAX_QUEUE`` texts, and a note on what was left out."""
     name = Path(path).name
-    if Path(path).stat().st_size > UPLOAD_LIMIT_BYTES:
-        raise ValueError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB")
+    size = Path(path).stat().st_size
+    if size > UPLOAD_LIMIT_BYTES:
+        raise ValueError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
+                         f"found {size / 2**20:.1f} MB")
     skipped: list[int] = []
     texts: list[tuple[int, str]] = []
+    more = False
     try:
         for record in read_records(path, text_field or TEXT_FIELD, max_chars=MAX_CHARS,
                                    on_skip=skipped.append):
             if len(texts) == MAX_QUEUE:
+                more = True
                 break
             if record.text.strip():
                 texts.append((record.line, record.text))
@@ -153,7 +157,7 @@ def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
         raise ValueError(str(error).replace(str(Path(path)), name)) from None
     if not texts:
         raise ValueError(f"{name}: expected at least one text, found none")
-    notes = [f"the first {MAX_QUEUE} texts are queued"] if len(texts) == MAX_QUEUE else []
+    notes = [f"the first {MAX_QUEUE} texts are queued"] if more else []
     if skipped:
         notes.append(f"{len(skipped)} texts over {MAX_CHARS:,} characters left out")
     return texts, "; ".join(notes)

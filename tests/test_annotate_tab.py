@@ -67,6 +67,7 @@ def shown_tokens(update) -> list[tuple]:
     ("No entities\nhere", []),
     ("Oslo", [(0, 4, "LOC")]),
     ("Anna Weber", [(0, 4, "PER"), (4, 10, "PER")]),  # touching: kept apart
+    ("Anna Weber\r\nleft\u2028now", [(12, 20, "MISC")]),  # a line breaks at '\n' only
 ])
 def test_tokens_hold_one_line_each_and_read_back_to_the_entities(text, entities):
     given = [{"start": a, "end": b, "label": kind} for a, b, kind in entities]
@@ -74,6 +75,16 @@ def test_tokens_hold_one_line_each_and_read_back_to_the_entities(text, entities)
     assert "".join(piece for piece, _ in pieces) == text
     assert all("\n" not in piece[:-1] for piece, _ in pieces)
     assert annotate.entities_of(pieces, text) == given
+
+
+def test_a_file_of_more_texts_than_the_queue_holds_is_cut_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(annotate, "MAX_QUEUE", 2)
+    path = tmp_path / "texts.txt"
+    path.write_text("one\ntwo\n")
+    assert annotate.read_texts(str(path), "text") == ([(1, "one"), (2, "two")], "")
+    path.write_text("one\n\ntwo\nthree\n")
+    assert annotate.read_texts(str(path), "text") \
+        == ([(1, "one"), (3, "two")], "the first 2 texts are queued")
 
 
 def test_tokens_of_another_text_read_as_none():

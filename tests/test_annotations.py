@@ -235,7 +235,8 @@ def test_adjacent_entities_of_one_type_stay_apart():
 
 
 AWKWARD = [
-    ("Müller-Lüdenscheid (Köln) met O'Brien, then Zoë in São Paulo", ["PER", "LOC", "PER", "PER", "LOC"],
+    ("Müller-Lüdenscheid (Köln) met O'Brien, then Zoë in São Paulo",
+     ["PER", "LOC", "PER", "PER", "LOC"],
      ["Müller-Lüdenscheid", "Köln", "O'Brien", "Zoë", "São Paulo"]),
     ("U.S. Steel said: \"Ça va!\" Prices rose 3.5% at Acme & Co.", ["ORG", "MISC", "ORG"],
      ["U.S. Steel", "Ça va!", "Acme & Co."]),

@@ -97,9 +97,12 @@ def entity_rows(page) -> list[list[str]]:
 
 
 def expect_entities(page, rows: list[list[str]]) -> None:
-    sync_api.expect(page.locator("#annotate-entities [role=row].virtual-row")).to_have_count(len(rows))
+    """Wait until the entity table shows ``rows`` (cell texts)."""
+    table = page.locator("#annotate-entities")
+    sync_api.expect(table.locator("[role=row].virtual-row")).to_have_count(len(rows))
+    wanted = json.dumps(json.dumps(rows, separators=(",", ":")))
     page.wait_for_function(f"""() => JSON.stringify(({TABLE_ROWS})(
-        document.querySelector('#annotate-entities'))) === {json.dumps(json.dumps(rows, separators=(",", ":")))}""")
+        document.querySelector('#annotate-entities'))) === {wanted}""")
 
 
 def span(page, text: str):
@@ -170,7 +173,8 @@ def test_a_word_on_a_later_line_is_marked_where_it_is(page):
     choose(page, "annotate-model", "tiny")
     page.fill("#annotate-text textarea", text)
     page.click("#suggest")
-    expect_entities(page, [["ORG", "anna left.", "0", "10"], ["ORG", "She visited berlin.", "11", "30"]])
+    expect_entities(page, [["ORG", "anna left.", "0", "10"],
+                           ["ORG", "She visited berlin.", "11", "30"]])
     second = page.locator("#annotate-highlight .token-container", has_text="She visited berlin.")
     second.hover()
     second.get_by_role("button", name="Remove label").click()
