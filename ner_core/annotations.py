@@ -295,13 +295,10 @@ def to_sentences(name: str) -> list[Sentence]:
     recognizer splits text, tagged IOB2 from its entity spans, one document per example.
 
     Sentences an entity runs across (the splitter broke inside a name, as in ``U.S. Steel``) are
-    joined, so every entity stays whole.
+    joined, so every entity stays whole. A dataset with no examples yet has no sentences.
     """
-    found = examples(name)
-    if not found:
-        raise ValueError(f"expected accepted examples in the dataset {name!r}, found none")
     sentences = []
-    for doc_id, example in enumerate(found):
+    for doc_id, example in enumerate(examples(name)):
         for words in _joined_sentences(example["text"], example["entities"]):
             tokens = [example["text"][a:b] for a, b in words]
             sentences.append(Sentence(tokens, _tags(words, example["entities"]), doc_id,
@@ -335,9 +332,12 @@ def _tags(words: list[tuple[int, int]], entities: list[dict]) -> list[str]:
 def export_conll(name: str, path: str | Path) -> Path:
     """Write the dataset as CoNLL (``word TAG`` lines, IOB2), a ``-DOCSTART- O`` line before each
     example so document context never crosses texts; written whole or not at all."""
+    sentences = to_sentences(name)
+    if not sentences:
+        raise ValueError(f"expected accepted examples in the dataset {name!r}, found none")
     lines = []
     doc_id = None
-    for sentence in to_sentences(name):
+    for sentence in sentences:
         if sentence.doc_id != doc_id:
             lines += ["-DOCSTART- O", ""]
             doc_id = sentence.doc_id

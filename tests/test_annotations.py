@@ -122,9 +122,13 @@ def test_append_refuses_texts_it_cannot_keep(text, message, data_home):
 
 def test_a_missing_dataset_has_no_examples_and_cannot_be_exported(tmp_path):
     assert annotations.examples("never") == [] and annotations.counts("never") == {}
+    assert annotations.to_sentences("never") == []
     with pytest.raises(ValueError, match="^expected accepted examples in the dataset 'never', "
                                          "found none$"):
         annotations.export_conll("never", tmp_path / "never.conll")
+    with pytest.raises(ValueError, match="^expected accepted examples in the dataset 'never', "
+                                         "found none$"):
+        annotations.export_jsonl("never", tmp_path / "never.jsonl")
 
 
 N_WRITERS, M_LINES = 6, 25
