@@ -86,15 +86,16 @@ def visitor(profile, request=None) -> Visitor:
     return Visitor(username, getattr(request, "session_hash", None))
 
 
-def check_may_start(who: Visitor) -> None:
-    """``ValueError`` saying why and what to do when ``who`` may not start a fine-tune here."""
+def check_may_start(who: Visitor, what: str = "fine-tune") -> None:
+    """``ValueError`` saying why and what to do when ``who`` may not start a fine-tune here (or do
+    ``what`` else that writes what others train on, such as adding to a dataset)."""
     access = finetune_access()
     if access == "signed-in" and who.username is None:
-        raise ValueError("sign in with Hugging Face (the button at the top of the page) to "
-                         "fine-tune on this Space")
+        raise ValueError(f"sign in with Hugging Face (the button at the top of the page) to "
+                         f"{what} on this Space")
     if access == "owner" and not who.is_space_owner:
-        raise ValueError(f"only the owner of this Space ({space_owner()}) may fine-tune here; "
-                         "duplicate the Space to fine-tune your own models")
+        raise ValueError(f"only the owner of this Space ({space_owner()}) may {what} here; "
+                         f"duplicate the Space to {what} yourself")
 
 
 def may_manage(who: Visitor, owner: str | None) -> bool:

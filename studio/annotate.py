@@ -22,7 +22,7 @@ import pandas as pd
 from ner_core import annotations
 from ner_core.records import TEXT_FIELD, csv_columns, input_format, read_records
 
-from . import models
+from . import access, models
 from .data import UPLOAD_LIMIT_BYTES
 from .errors import shown_to_user
 from .highlight import MAX_CHARS, color_map, recognize
@@ -214,15 +214,23 @@ def edited(current: dict, value: list | None):
     return current, shown, table, "; ".join(notes) + ("." if notes else "")
 
 
+# Datasets are what fine-tunes train on: on a Space, who may add to them is who may fine-tune.
+ADDING = "add examples to a dataset"
+
+
 @shown_to_user
-def accept(dataset: str, text: str, entities: list[dict]) -> dict[str, int]:
+def accept(dataset: str, text: str, entities: list[dict], profile: gr.OAuthProfile | None = None,
+           request: gr.Request = None) -> dict[str, int]:
     """Add ``text`` with ``entities`` (``[{"start", "end", "label"}]``) to the dataset; the
     dataset's entity counts per type."""
+    access.check_may_start(access.visitor(profile, request), ADDING)
     return annotations.append(dataset, text, entities)
 
 
 @shown_to_user
-def accept_current(dataset: str, text: str, current: dict, queue: list[dict]):
+def accept_current(dataset: str, text: str, current: dict, queue: list[dict],
+                   profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    access.check_may_start(access.visitor(profile, request), ADDING)
     if not current["text"]:
         raise ValueError("nothing to accept: suggest entities for a text first")
     if text != current["text"]:

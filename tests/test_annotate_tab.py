@@ -178,6 +178,24 @@ def test_accept_adds_the_corrections_and_undo_takes_them_back(biased, data_home)
         annotate.undo(None, undone[1], [])
 
 
+def test_on_a_space_adding_to_a_dataset_asks_who_may_fine_tune(biased, data_home, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "owner/space")
+    current = corrected(biased)
+    sign_in = "sign in with Hugging Face (the button at the top of the page) to add examples to a "
+    with refused(sign_in + "dataset on this Space"):
+        annotate.accept_current("fixes", TEXT, current, [])
+    with refused(sign_in + "dataset on this Space"):
+        annotate.accept("fixes", TEXT, [])
+    assert annotations.examples("fixes") == []
+    alice = gr.OAuthProfile({"preferred_username": "alice", "name": "Alice", "picture": "",
+                             "profile": "", "website": "", "organization": ""})
+    assert annotate.accept("fixes", TEXT, [], profile=alice) == {}
+    monkeypatch.setenv("NER_FINETUNE_ACCESS", "owner")
+    with refused("only the owner of this Space (owner) may add examples to a dataset here; "
+                 "duplicate the Space to add examples to a dataset yourself"):
+        annotate.accept("fixes", TEXT, [], profile=alice)
+
+
 def test_accept_refuses_a_span_without_a_type_and_nothing_at_all(biased):
     current = annotate.suggest_text(TEXT, biased)[0]
     pending = annotate.edited(current, value(("anna", annotate.NEW_SPAN),
