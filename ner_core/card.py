@@ -48,6 +48,30 @@ def _domain_limit(data: str | None) -> list[str]:
     return []
 
 
+def _lineage(facts: dict) -> list[str]:
+    """For a continued fine-tune: the model it continued, the types it added, and the replay."""
+    parent = facts.get("continued_from")
+    if not parent:
+        return []
+    added = [kind for kind in entity_types(facts["labels"])
+             if kind not in entity_types(parent["labels"])]
+    lines = [f"Continued fine-tuning of the trained model `{parent['model']}`: its labels and "
+             "classifier rows are kept as they were, "
+             + (f"with rows added for the entity types new to it ({', '.join(added)})."
+                if added else "and the data brought no entity type new to it.")]
+    replay = facts.get("replay")
+    if replay:
+        lines.append(f"Replay: {replay['sentences']:,} sentences drawn from "
+                     f"`{_replayed(facts)}` (replay_ratio {replay['ratio']}) were trained "
+                     "on with the new ones, so that it keeps what it knew.")
+    return lines + [""]
+
+
+def _replayed(facts: dict) -> str | None:
+    """The replay data for the rebuild command: where it came from, or a placeholder."""
+    return (facts["replay"]["data"] or "REPLAY") if facts.get("replay") else None
+
+
 def hub_base_model(base_model: str) -> str | None:
     """The Hub id of the nearest Hub model ``base_model`` descends from; ``None`` when unknown.
 
@@ -124,6 +148,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         f"A token-classification (NER) model fine-tuned from `{config.base_model}` with `ner_core` "
         f"on {facts['train_sentences']:,} training sentences.",
         "",
+        *_lineage(facts),
     ]
     if facts["stopped_early"]:
         lines += [f"Training was stopped at step {facts['steps']} of {facts['total_steps']}; these "
@@ -148,7 +173,9 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         "",
         "```bash",
         config.command_line(output or f"runs/{name}", facts.get("data") or "DATA",
-                            half=facts.get("weights") == "float16"),
+                            half=facts.get("weights") == "float16",
+                            replay=_replayed(facts),
+                            inherited=(facts.get("continued_from") or {}).get("inherited")),
         "```",
         "",
         "## Limits",

@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, preset
+from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig
 
 EXIT_BAD_INPUT = 2
 PREDICT_CHUNK_CHARS = 20_000  # characters of --input recognized together (batches stay full)
@@ -40,11 +40,17 @@ def _train_parser(commands) -> None:
         description="Fine-tune a token-classification model. Unset hyperparameters come from the "
                     "preset ('recipe': the classic DistilBERT recipe; 'short': about a minute of "
                     "the offline MiniLM encoder on 2 CPU cores; 'bundled': the settings of the "
-                    "bundled default model).")
+                    "bundled default model; 'continue': continued fine-tuning of a trained model, "
+                    "the preset when --base-model names one). A trained base model also passes on "
+                    "its input settings (case feature, document context, context tokens, max "
+                    "length) unless they are given, and keeps its labels, adding new ones.")
     parser.add_argument("--data", help="a directory of CoNLL files, one CoNLL file, or 'conll2003' "
                         "(the Hub); default $NER_DATA_DIR")
     parser.add_argument("--output", required=True, help="directory to save the run into")
-    parser.add_argument("--preset", default="recipe", choices=sorted(PRESETS))
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="default: 'continue' for a trained --base-model, else 'recipe'")
+    parser.add_argument("--replay", help="with a trained --base-model: data of the kind it was "
+                        "trained on (as --data), mixed in at --replay-ratio")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
     parser.add_argument("--half", action="store_true",
                         help="save the weights in float16: half the size, loaded as float32")
@@ -134,19 +140,20 @@ def _quiet_libraries() -> None:
 def run_train(args) -> None:
     from tqdm import tqdm
 
+    from .continued import config_for
     from .data import load_data
-    from .models import check_max_length, resolve
     from .training import device_description, fine_tune
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
-    config = preset(args.preset, **overrides)
-    # Every setting is checked before the data is read and anything is written.
-    check_max_length(resolve(config.base_model), config.max_length)
+    # Every setting is checked (max length against the model too) before the data is read and
+    # anything is written.
+    config = config_for(overrides, args.preset)
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise ValueError(f"{output} already exists; pass --overwrite to replace it")
     data = load_data(args.data)
+    replay = load_data(args.replay) if args.replay else None
     main_process = int(os.environ.get("RANK", "0")) == 0
     stop = []
 
@@ -177,7 +184,8 @@ def run_train(args) -> None:
     try:
         result = fine_tune(config, data, output, on_event=on_event if main_process else None,
                            should_stop=lambda: bool(stop), overwrite=args.overwrite,
-                           half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"))
+                           half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
+                           replay=replay, replay_source=args.replay)
     finally:
         for bar in bars:
             bar.close()

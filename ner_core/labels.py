@@ -89,6 +89,32 @@ def label_list(tags: set[str]) -> list[str]:
     return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
 
 
+def extend_labels(model_labels: list[str], data_labels: list[str]) -> list[str]:
+    """A trained model's labels followed by those of ``data_labels`` it lacks (``B-`` then ``I-``
+    for each new entity type, in the data's order), so every old label keeps its id.
+
+    Both must be IOB2 label sets (``O``, ``B-TYPE``, ``I-TYPE``): tags of another scheme (BIOES
+    ``S-PER``, ``E-PER``) mean other things and are refused in one sentence naming both sets.
+
+    >>> extend_labels(["O", "B-PER", "I-PER"], ["O", "B-PRODUCT", "I-PRODUCT", "B-PER", "I-PER"])
+    ['O', 'B-PER', 'I-PER', 'B-PRODUCT', 'I-PRODUCT']
+    >>> extend_labels(["O", "B-PER", "I-PER"], ["O", "S-PER", "E-PER"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: expected the data's labels (O, S-PER, E-PER) and the model's (O, B-PER, I-PER) ...
+    """
+    foreign = [label for label in dict.fromkeys([*data_labels, *model_labels])
+               if not is_valid_tag(label)]
+    if foreign or "O" not in model_labels:
+        raise ValueError(f"expected the data's labels ({', '.join(data_labels)}) and the model's "
+                         f"({', '.join(model_labels)}) to be IOB2 labels (O, B-TYPE, I-TYPE) so "
+                         "that the data's can extend the model's, found "
+                         f"{', '.join(foreign) or 'no O among the model labels'}")
+    known = set(model_labels)
+    added = [f"{prefix}-{kind}" for kind in entity_types(data_labels) for prefix in ("B", "I")]
+    return list(model_labels) + [label for label in added if label not in known]
+
+
 def entity_types(labels: list[str]) -> list[str]:
     """Entity types in the order they first appear in ``labels``.
 

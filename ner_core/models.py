@@ -157,23 +157,79 @@ def load_for_inference(source: ModelSource):
     return model.eval(), load_tokenizer(source)
 
 
+def trained_labels(source: ModelSource) -> list[str] | None:
+    """The labels of a trained NER model in id order; ``None`` for an encoder (no entity labels).
+
+    Read from its configuration alone, before any weights are loaded.
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source.location, **_offline(source))
+    if _has_generic_labels(config.id2label):
+        return None
+    return [config.id2label[i] for i in sorted(config.id2label)]
+
+
 def load_for_training(source: ModelSource, labels: list[str]):
     """The model with a token-classification head for ``labels``, and its tokenizer.
 
-    A head trained on exactly these labels is kept (continued training); any other is replaced.
+    A trained model whose labels are the first of ``labels`` keeps its head (continued training):
+    the rows of its labels stay exactly as trained and rows for the labels after them are added
+    (``extend_head``). Any other head is replaced by a new one (a fresh encoder).
     """
     import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification
+    from transformers import AutoModelForTokenClassification
 
-    config = AutoConfig.from_pretrained(source.location, **_offline(source))
-    current = [config.id2label[i] for i in sorted(config.id2label)] if config.id2label else []
-    if current != labels and not _has_generic_labels(config.id2label):
+    current = trained_labels(source)
+    if current is not None and labels[:len(current)] == current:
+        model = _from_pretrained(AutoModelForTokenClassification, source, dtype=torch.float32)
+        if len(labels) > len(current):
+            logger.info("%s: labels %s added to its head", source.name, labels[len(current):])
+            extend_head(model, labels, source.name)
+        return model, load_tokenizer(source)
+    if current is not None:
         logger.info("%s was trained on labels %s; a new head is trained for %s", source.name, current, labels)
     model = _from_pretrained(
         AutoModelForTokenClassification, source, dtype=torch.float32,
         num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
     return model, load_tokenizer(source)
+
+
+def extend_head(model, labels: list[str], name: str = "the model") -> None:
+    """Grow ``model``'s classifier to ``labels``, which begin with its own: old rows (weights and
+    bias) are copied exactly; a new ``B-`` row is the mean of the old ``B-`` rows, a new ``I-`` row
+    the mean of the old ``I-`` rows (all old rows when it has none of that prefix).
+
+    Why the mean rather than the model's random initialisation: a new label's score is then the
+    mean of its old peers' scores, never above their best, so until training moves it the grown
+    model tags every word exactly as before; and it starts where entities of its kind score, so a
+    few hundred sentences teach it, rather than from a score near zero that may sit above or far
+    below the old labels'.
+    """
+    import torch
+
+    head = getattr(model, "classifier", None)
+    old = model.config.num_labels
+    if not isinstance(head, torch.nn.Linear) or head.out_features != old:
+        raise ValueError(f"{name}: expected a token-classification head 'classifier' with "
+                         f"{old} outputs to extend, found {type(head).__name__} in a "
+                         f"{model.config.model_type} model")
+    old_labels = [model.config.id2label[i] for i in range(old)]
+    rows, biases = [head.weight.data], [head.bias.data]
+    for label in labels[old:]:
+        peers = [i for i, known in enumerate(old_labels) if known[:2] == label[:2]] or list(range(old))
+        rows.append(head.weight.data[peers].mean(0, keepdim=True))
+        biases.append(head.bias.data[peers].mean(0, keepdim=True))
+    grown = torch.nn.Linear(head.in_features, len(labels), dtype=head.weight.dtype,
+                            device=head.weight.device)
+    with torch.no_grad():
+        grown.weight.copy_(torch.cat(rows))
+        grown.bias.copy_(torch.cat(biases))
+    model.classifier = grown
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    model.num_labels = len(labels)  # the loss reshapes the logits by it
 
 
 def _from_pretrained(model_class, source: ModelSource, **kwargs):

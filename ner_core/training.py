@@ -20,7 +20,7 @@ from datasets import Dataset, DatasetDict
 from transformers import (DataCollatorForTokenClassification, PrinterCallback, Trainer,
                           TrainerCallback, TrainingArguments, set_seed)
 
-from . import models, runs
+from . import continued, models, runs
 from .card import model_card
 from .config import TrainConfig
 from .evaluation import evaluate
@@ -125,11 +125,16 @@ def device_description(config: TrainConfig | None = None) -> str:
 def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               on_event: Callable[[TrainProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None, overwrite: bool = False,
-              half: bool = False, data_source: str | None = None) -> TrainResult:
+              half: bool = False, data_source: str | None = None,
+              replay: DatasetDict | None = None, replay_source: str | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
     ``data_source`` says where ``data`` came from, for the model card's rebuild command.
+
+    A trained base model is fine-tuned further (``continued``): it keeps its labels and their
+    classifier rows, entity types new to it are added after them, and ``config.replay_ratio``
+    sentences of ``replay["train"]`` (named by ``replay_source``) per training sentence are mixed in.
 
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
@@ -142,8 +147,17 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     if "train" not in data:
         raise ValueError(f"expected a 'train' split in the data, found {', '.join(data) or 'none'}")
     set_seed(config.seed)
-    labels = data["train"].features["ner_tags"].feature.names
     source = models.resolve(config.base_model)
+    model_labels = models.trained_labels(source)
+    parent = None
+    if model_labels is not None:
+        data, replay_train = continued.onto_model_labels(model_labels, data, replay)
+        parent = {"model": config.base_model, "labels": model_labels,
+                  "inherited": continued.inherited_settings(source)}
+    elif replay is not None:
+        raise ValueError(f"replay expected a trained model to continue from, found the encoder "
+                         f"{config.base_model!r}, which has no earlier training data to replay")
+    labels = data["train"].features["ner_tags"].feature.names
     model, tokenizer = models.load_for_training(source, labels)
     models.check_max_length(source, config.max_length)  # a Hub model is in the cache by now
     if config.case_feature and getattr(model.config, "type_vocab_size", 0) < 2:
@@ -153,7 +167,11 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     train_split = data["train"]
     if config.max_train_sentences is not None and config.max_train_sentences < len(train_split):
         train_split = train_split.shuffle(seed=config.seed).select(range(config.max_train_sentences))
-    train_windows = _windows(tokenizer, train_split, config, labels, config.label_all_tokens)
+    trained_on = train_split
+    if replay is not None:
+        trained_on = continued.with_replay(train_split, replay_train, config.replay_ratio,
+                                           config.seed)
+    train_windows = _windows(tokenizer, trained_on, config, labels, config.label_all_tokens)
     eval_split = data["validation"] if "validation" in data else None
     eval_windows = _windows(tokenizer, eval_split, config, labels, False) if eval_split else None
 
@@ -179,6 +197,11 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
              "train_loss": round(state.training_loss, 4), "base_model": config.base_model,
              "weights": "float16" if half else "float32", "data": data_source,
              "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
+    if parent is not None:
+        facts["continued_from"] = parent
+    if replay is not None:
+        facts["replay"] = {"data": replay_source, "ratio": config.replay_ratio,
+                           "sentences": len(trained_on) - len(train_split)}
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
         metrics.update(_save(trainer, tokenizer, config, data, output_dir, metrics, progress, half))

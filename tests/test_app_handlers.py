@@ -23,7 +23,8 @@ import pytest
 
 from conftest import make_sentences, write_conll
 from live_app import TINY_LABEL, label_winning_copy, make_run
-from ner_core import TrainConfig, preset, runs
+from ner_core import TrainConfig, runs
+from ner_core.continued import config_for
 from ner_core.cli import _build_parser
 from ner_core.jobs import FineTuneJobs
 from ner_core.training import TrainProgress, TrainResult
@@ -286,7 +287,7 @@ def test_reproduce_command_round_trips_through_the_cli(tmp_path):
     assert (args.data, args.output) == ("mine.txt", "runs/my-run")
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name) is not None}
-    assert preset(args.preset, **overrides) == config
+    assert config_for(overrides, args.preset) == config  # as the command line builds it
 
 
 def test_zip_run_holds_the_weights(biased):

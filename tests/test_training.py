@@ -386,7 +386,7 @@ def test_presets():
         "python -m ner_core train --preset bundled --data data --output assets/model --half"
     assert preset("bundled", epochs=1.0).command_line("x", "d").startswith(
         "python -m ner_core train --base-model minilm --data d --output x --learning-rate")
-    with pytest.raises(ValueError, match=r"preset must be one of recipe, short, bundled, found 'long'"):
+    with pytest.raises(ValueError, match=r"preset must be one of recipe, short, bundled, continue, found 'long'"):
         preset("long")
     with pytest.raises(ValueError, match=r"learning_rate must be in \(0, 1\], found 0"):
         preset("short", learning_rate=0)
