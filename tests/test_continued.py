@@ -267,7 +267,7 @@ def test_replay_draw_follows_the_seed():
     assert draw(1) != draw(2)
 
 
-def test_relabel_refuses_nothing_it_can_map_and_keeps_same_lists():
+def test_relabel_onto_the_same_labels_returns_the_split_itself():
     split = replay_split(3)["train"]
     assert relabel(split, split.features["ner_tags"].feature.names) is split
 
