@@ -12,18 +12,15 @@ import json
 
 import pytest
 
-from live_app import APP_DIR, CHROMIUM, CHROMIUM_ARGS, runs_with_tiny, serve_app
+from chromium import TABLE_ROWS, choose, launched, opened
+from live_app import CHROMIUM, runs_with_tiny, serve_app
 from ner_core.data import read_conll
 
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 
-ARTIFACTS = APP_DIR / "test-artifacts"
 TEXT = "anna weber spoke. She visited berlin."
-# Cells of a Gradio Dataframe, row by row (its rows are virtualised divs, not <tr>).
-TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-row')).map(
-    row => Array.from(row.querySelectorAll('[role=gridcell]')).map(cell => cell.innerText.trim()))"""
 # Where a word is drawn on the page: the middle of its first occurrence in the highlight's text.
 WORD_CENTRE = """(root, word) => {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -52,44 +49,17 @@ def served(tmp_path_factory, tiny_bert):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(served, browser, request):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    # Nothing but the local server: fonts or analytics from elsewhere are refused.
-    context.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
-                  else route.abort())
-    page = context.new_page()
-    page.goto(served[0], wait_until="load")
-    page.get_by_role("tab", name="Annotate").click()
-    page.wait_for_selector("#annotate-text textarea")
-    screenshot = ARTIFACTS / f"{request.node.name}.png"
-    screenshot.unlink(missing_ok=True)
-    failed_before = request.session.testsfailed
-    yield page
-    # A failed call is counted before fixtures are torn down.
-    if request.session.testsfailed > failed_before:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(screenshot), full_page=True)
-    context.close()
-
-
-def choose(page, dropdown_id: str, option: str) -> None:
-    """Pick an option; pick again if a refresh of the list moved it under the click."""
-    for _ in range(3):
-        page.locator(f"#{dropdown_id} input").click()
-        page.get_by_role("option", name=option, exact=True).click()
-        page.wait_for_timeout(1500)  # one refresh tick of the page
-        if page.locator(f"#{dropdown_id} input").input_value() == option:
-            return
-    raise AssertionError(f"#{dropdown_id} did not keep {option!r}")
+    with opened(browser, served[0], request, ready="#text textarea",
+                accept_downloads=True) as page:
+        page.get_by_role("tab", name="Annotate").click()
+        page.wait_for_selector("#annotate-text textarea")
+        yield page
 
 
 def entity_rows(page) -> list[list[str]]:
