@@ -61,9 +61,9 @@ def _lineage(facts: dict) -> list[str]:
                 if added else "and the data brought no entity type new to it.")]
     replay = facts.get("replay")
     if replay:
-        lines.append(f"Replay: {replay['sentences']:,} sentences drawn from "
-                     f"`{_replayed(facts)}` (replay_ratio {replay['ratio']}) were trained "
-                     "on with the new ones, so that it keeps what it knew.")
+        lines += ["", f"Replay: {replay['sentences']:,} sentences drawn from `{_replayed(facts)}` "
+                      f"(replay_ratio {replay['ratio']}) were trained on with the new ones, so "
+                      "that it keeps what it knew."]
     return lines + [""]
 
 
