@@ -7,18 +7,14 @@ Space it runs inside the Start request, which streams it (see ``zerogpu``).
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import fields
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from ner_core import TrainConfig, hub, models, preset, runs
 from ner_core.jobs import JobSnapshot
-from ner_core.training import TrainProgress, TrainResult, device_description
+from ner_core.training import device_description
 
 from . import access, zerogpu
 from . import training as tr
@@ -28,8 +24,6 @@ from .errors import shown_to_user
 from .evaluate import per_entity_table
 from .page import Page
 from .training import FORM, JOBS
-
-logger = logging.getLogger("studio")
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
 SLIDERS = {"warmup_ratio": (0, 0.5, 0.01), "max_length": (16, 512, 8)}
@@ -143,67 +137,14 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     command = tr.reproduce_command(config, name, data)
     budget = access.limit("NER_FINETUNE_BUDGET_SECONDS")
     if seconds is not None:
-        yield from _run_on_zero_gpu(config, data, output_dir, who.identity, command, seconds, budget)
+        pace = tr.estimate_seconds(config, data.train_sentences, False) / tr.CPU_SECONDS_PER_SENTENCE
+        yield from zerogpu.run_in_request(JOBS, config, data, output_dir, who.identity, command,
+                                          seconds, budget, pace)
         return
     JOBS.start(config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
                options={"data_source": data.name})
     runs.set_owner(name, who.identity)
     yield command
-
-
-def _run_on_zero_gpu(config, data: TrainingData, output_dir: Path, owner, command: str,
-                     seconds: int, budget: int | None):
-    """Run the fine-tune in ZeroGPU's worker from this request, mirroring it into ``JOBS``."""
-    deadline = seconds - zerogpu.SAVE_SECONDS  # stop in time to save before the GPU is taken back
-    stop = JOBS.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline))
-    runs.set_owner(output_dir.name, owner)
-    yield command
-    result = error = None
-    loaded, options = data.load(), {}
-    if isinstance(loaded, tuple):
-        loaded, options = loaded
-    try:
-        for report in zerogpu.fine_tune_on_gpu(config, loaded, output_dir, stop, options, seconds):
-            if isinstance(report, TrainProgress):
-                JOBS.record(report)
-                yield gr.skip()
-            elif isinstance(report, zerogpu.Failure):
-                error = report.reason
-            else:
-                result = report
-    except GeneratorExit:  # the page was closed: Gradio cancels the event, ZeroGPU stops the call
-        JOBS.stop(output_dir.name)
-        threading.Thread(target=_settle_closed, args=(output_dir, seconds), daemon=True).start()
-        raise
-    except gr.Error as failure:  # ZeroGPU's own: no quota left, a worker that died
-        error = f"the GPU worker failed: {failure.message}"
-    except Exception as failure:  # e.g. arguments that would not pickle; logged for the owner
-        logger.exception("the ZeroGPU call for %s failed", output_dir.name)
-        error = f"the fine-tune could not run on the GPU worker ({type(failure).__name__}: {failure})"
-    if error is not None:
-        runs.remove_stale_staging()  # what a dead worker left half-written
-    elif isinstance(result, TrainResult) and not result.stopped_early:
-        work = tr.estimate_seconds(config, data.train_sentences, False) / tr.CPU_SECONDS_PER_SENTENCE
-        zerogpu.record_rate(result.seconds, work)
-    JOBS.end(result, error, output_dir)
-    if error is not None:
-        raise ValueError(f"{error}; nothing was saved")
-    yield command
-
-
-def _settle_closed(output_dir: Path, seconds: int) -> None:
-    """After a closed page, wait for the worker to save what it trained, then close the job."""
-    deadline = time.monotonic() + seconds + 30
-    while time.monotonic() < deadline:
-        saved = runs.run_path(output_dir.name)
-        if saved is not None:
-            facts = (runs.read_json(saved / "metrics.json") or {}).get("training", {})
-            JOBS.end(TrainResult(saved, runs.read_json(saved / "metrics.json"), True,
-                                 facts.get("steps", 0), facts.get("total_steps", 0),
-                                 facts.get("seconds", 0.0)), None, output_dir)
-            return
-        time.sleep(1.0)
-    JOBS.end(None, "the page was closed before the fine-tune saved anything", output_dir)
 
 
 @shown_to_user

@@ -10,10 +10,20 @@ the function unchanged, and the app runs a background job instead).
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from ner_core import runs
+from ner_core.training import TrainProgress, TrainResult
+
+logger = logging.getLogger("studio")
 
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEFAULT_MAX_SECONDS = 300  # what one ZeroGPU call could hold when this was written
@@ -115,3 +125,63 @@ def fine_tune_on_gpu(config, data, output_dir, stop, options: dict, seconds: int
         if not finished:
             stop.request()
             thread.join()  # saves what was trained before the worker lets go of the GPU
+
+
+def run_in_request(jobs, config, data, output_dir: Path, owner: str | None, command: str,
+                   seconds: int, budget: int | None, work: float):
+    """Run a fine-tune in ZeroGPU's worker from the Start request, mirrored into ``jobs`` (the
+    view every visitor polls); yields ``command`` first and last, and a skip per report between.
+
+    ``work`` is the fine-tune's size (scaled sentences times epochs): with its time it gives the
+    pace that estimates the next one.
+    """
+    deadline = seconds - SAVE_SECONDS  # stop in time to save before the GPU is taken back
+    stop = jobs.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline))
+    runs.set_owner(output_dir.name, owner)
+    yield command
+    result = error = None
+    loaded, options = data.load(), {}
+    if isinstance(loaded, tuple):
+        loaded, options = loaded
+    try:
+        for report in fine_tune_on_gpu(config, loaded, output_dir, stop, options, seconds):
+            if isinstance(report, TrainProgress):
+                jobs.record(report)
+                yield gr.skip()
+            elif isinstance(report, Failure):
+                error = report.reason
+            else:
+                result = report
+    except GeneratorExit:  # the page was closed: Gradio cancels the event, ZeroGPU stops the call
+        jobs.stop(output_dir.name)
+        threading.Thread(target=_settle_closed, args=(jobs, output_dir, seconds),
+                         daemon=True).start()
+        raise
+    except gr.Error as failure:  # ZeroGPU's own: no quota left, a worker that died
+        error = f"the GPU worker failed: {failure.message}"
+    except Exception as failure:  # e.g. arguments that would not pickle; logged for the owner
+        logger.exception("the ZeroGPU call for %s failed", output_dir.name)
+        error = f"the fine-tune could not run on the GPU worker ({type(failure).__name__}: {failure})"
+    if error is not None:
+        runs.remove_stale_staging()  # what a dead worker left half-written
+    elif isinstance(result, TrainResult) and not result.stopped_early:
+        record_rate(result.seconds, work)
+    jobs.end(result, error, output_dir)
+    if error is not None:
+        raise ValueError(f"{error}; nothing was saved")
+    yield command
+
+
+def _settle_closed(jobs, output_dir: Path, seconds: int) -> None:
+    """After a closed page, wait for the worker to save what it trained, then close the job."""
+    deadline = time.monotonic() + seconds + 30
+    while time.monotonic() < deadline:
+        saved = runs.run_path(output_dir.name)
+        if saved is not None:
+            facts = (runs.read_json(saved / "metrics.json") or {}).get("training", {})
+            jobs.end(TrainResult(saved, runs.read_json(saved / "metrics.json"), True,
+                                 facts.get("steps", 0), facts.get("total_steps", 0),
+                                 facts.get("seconds", 0.0)), None, output_dir)
+            return
+        time.sleep(1.0)
+    jobs.end(None, "the page was closed before the fine-tune saved anything", output_dir)
