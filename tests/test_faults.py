@@ -27,6 +27,7 @@ from transformers import DataCollatorForTokenClassification, Trainer
 
 import ner_core.training
 from conftest import make_sentences, write_conll
+from chromium import launched
 from live_app import (APP_DIR, TINY_LABEL, label_winning_copy, make_run, runs_with_tiny, serve_app,
                       visitor)
 from ner_core import Recognizer, TrainConfig, list_runs, runs
@@ -106,12 +107,13 @@ def page() -> dict:
 # A crash or running out of memory in the middle of a fine-tune ----------------------------------
 
 def crash_in_on_event(monkeypatch):
-    def crashing(config, data, output_dir, on_event, should_stop):
+    def crashing(config, data, output_dir, on_event, should_stop, **options):
         def report(progress):
             if progress.step == 3:
                 raise RuntimeError("the progress display broke at step 3")
             on_event(progress)
-        return fine_tune(config, data, output_dir, on_event=report, should_stop=should_stop)
+        return fine_tune(config, data, output_dir, on_event=report, should_stop=should_stop,
+                         **options)
 
     monkeypatch.setattr(ft, "JOBS", FineTuneJobs(crashing))
     return "the progress display broke at step 3"
@@ -377,11 +379,8 @@ def test_a_fine_tune_outlives_its_browser(tmp_path, tiny_bert, train_file):
     runs_dir = runs_with_tiny(tmp_path, tiny_bert)
     stale = runs_dir / f".partial-killed-{dead_pid()}"
     stale.mkdir()
-    with serve_app(runs_dir, tmp_path / "app.log") as url, \
-            test_browser.sync_api.sync_playwright() as playwright:
+    with serve_app(runs_dir, tmp_path / "app.log") as url, launched() as browser:
         assert not stale.exists()  # removed when the server started
-        browser = playwright.chromium.launch(executable_path=str(test_browser.CHROMIUM),
-                                             headless=True, args=test_browser.CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(20_000)
         opened = context.new_page()
@@ -405,4 +404,3 @@ def test_a_fine_tune_outlives_its_browser(tmp_path, tiny_bert, train_file):
         later.get_by_role("tab", name="Fine-tune").click()
         test_browser.sync_api.expect(later.locator("#progress")).to_contain_text(
             "finished · outlived · step 400 of 400")
-        browser.close()
