@@ -132,3 +132,29 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     directory = tmp_path / "runs"
     monkeypatch.setenv("NER_RUNS_DIR", str(directory))
     return directory
+
+
+@pytest.fixture(scope="module")
+def biased_model(tmp_path_factory, tiny_bert) -> Path:
+    """A tiny BERT whose answers are known: every word I-ORG, so each sentence is one ORG entity."""
+    from live_app import TINY_LABEL, label_winning_copy
+
+    return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
+
+
+@pytest.fixture
+def biased(runs_dir, biased_model) -> str:
+    """The saved run ``biased``: ``biased_model`` in this test's runs directory."""
+    from live_app import make_run
+
+    make_run(runs_dir, "biased", biased_model)
+    return "biased"
+
+
+@pytest.fixture
+def untrained(runs_dir, tiny_bert) -> str:
+    """The saved run ``untrained``: the tiny BERT as initialised, with varied labels and scores."""
+    from live_app import make_run
+
+    make_run(runs_dir, "untrained", tiny_bert)
+    return "untrained"

@@ -18,7 +18,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from live_app import TINY_LABEL, label_winning_copy, make_run, runs_with_tiny, serve_app
+from live_app import runs_with_tiny, serve_app
 from ner_core import annotations
 from ner_core.data import read_conll
 from studio import annotate
@@ -32,17 +32,6 @@ def data_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(annotate, "DOWNLOADS", tmp_path / "downloads")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tmp_path / "datasets"
-
-
-@pytest.fixture(scope="module")
-def biased_model(tmp_path_factory, tiny_bert) -> Path:
-    return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
-
-
-@pytest.fixture
-def biased(runs_dir, biased_model) -> str:
-    make_run(runs_dir, "biased", biased_model)
-    return "biased"
 
 
 @contextmanager

@@ -22,7 +22,7 @@ import gradio as gr
 import pytest
 
 from conftest import make_sentences, write_conll
-from live_app import TINY_LABEL, label_winning_copy, make_run
+from live_app import make_run
 from ner_core import TrainConfig, runs
 from ner_core.continued import config_for
 from ner_core.cli import _build_parser
@@ -48,23 +48,6 @@ def temporary_files_in_tmp_path(tmp_path, monkeypatch):
     directory = tmp_path / "tmp"
     directory.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(directory))
-
-
-@pytest.fixture(scope="module")
-def biased_model(tmp_path_factory, tiny_bert) -> Path:
-    return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
-
-
-@pytest.fixture
-def biased(runs_dir, biased_model) -> str:
-    make_run(runs_dir, "biased", biased_model)
-    yield "biased"
-
-
-@pytest.fixture
-def untrained(runs_dir, tiny_bert) -> str:
-    make_run(runs_dir, "untrained", tiny_bert)
-    yield "untrained"
 
 
 def form(**changes) -> dict:

@@ -15,7 +15,6 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from live_app import TINY_LABEL, label_winning_copy, make_run
 from ner_core.batch import recognize_file
 from studio import files, models
 from studio.data import UPLOAD_LIMIT_BYTES
@@ -33,23 +32,6 @@ def written(tmp_path, monkeypatch) -> Path:
     directory.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(directory))
     return directory
-
-
-@pytest.fixture(scope="module")
-def biased_model(tmp_path_factory, tiny_bert) -> Path:
-    return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
-
-
-@pytest.fixture
-def biased(runs_dir, biased_model) -> str:
-    make_run(runs_dir, "biased", biased_model)
-    return "biased"
-
-
-@pytest.fixture
-def untrained(runs_dir, tiny_bert) -> str:
-    make_run(runs_dir, "untrained", tiny_bert)  # varied labels and scores
-    return "untrained"
 
 
 def upload(tmp_path: Path, name: str, content: str | bytes) -> str:
