@@ -13,7 +13,7 @@ import pandas as pd
 from ner_core import TrainConfig, hub, list_runs, models, runs
 from ner_core.jobs import FineTuneJobs, JobSnapshot
 
-from . import zerogpu
+from . import access, zerogpu
 
 RECIPE_BASE = "distilbert-base-uncased"
 # The hyperparameters the form shows, in its order, with their labels: the widgets, the presets'
@@ -64,9 +64,7 @@ def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
     if typed_hub_id and (not hub.is_hub_id(base_model) or Path(base_model).exists()):
         raise ValueError(f"expected a listed base model or a Hub id, found {base_model!r}")
     if typed_hub_id:
-        from .access import hub_model_limit_bytes
-
-        limit = hub_model_limit_bytes()
+        limit = access.hub_model_limit_bytes()
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(base_model, limit, "training")
     # Resolved once, before the settings: a typed Hub id offline is refused at once.
@@ -179,9 +177,7 @@ def progress_html(snapshot: JobSnapshot) -> str:
         and snapshot.active else ""
     steps = (f"step {p.step} of {p.total_steps}, epoch {p.epoch:.2f}{eta}" if p
              else "preparing" if snapshot.active else "before the first step")
-    from .access import owner_label
-
-    by = f" · started by {owner_label(snapshot.owner)}" if snapshot.owner else ""
+    by = f" · started by {access.owner_label(snapshot.owner)}" if snapshot.owner else ""
     return (f"<div class='job-state'><b>{snapshot.state}</b> · {snapshot.run_name} · {steps}{by}"
             f"</div><progress max='1' value='{done:.4f}' style='width:100%'></progress>")
 
