@@ -123,8 +123,9 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     name = tr.run_name(name)
     data = TrainingData(source, train_file, validation_file, dataset, bool(replay))
     if not _trains_on_gpu():
-        access.check_cpu_sentences(tr.training_sentences(config, data.train_sentences))
-    seconds = (zerogpu.request_seconds(tr.estimate_seconds(config, data.train_sentences, True))
+        access.check_cpu_sentences(tr.trained_sentences(config, data.train_sentences, data.replay))
+    seconds = (zerogpu.request_seconds(tr.estimate_seconds(config, data.train_sentences, True,
+                                                           data.replay))
                if zerogpu.ON_ZERO_GPU else None)
     running = JOBS.snapshot()
     if running.active:
@@ -137,7 +138,8 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     command = tr.reproduce_command(config, name, data)
     budget = access.limit("NER_FINETUNE_BUDGET_SECONDS")
     if seconds is not None:
-        pace = tr.estimate_seconds(config, data.train_sentences, False) / tr.CPU_SECONDS_PER_SENTENCE
+        pace = (tr.estimate_seconds(config, data.train_sentences, False, data.replay)
+                / tr.CPU_SECONDS_PER_SENTENCE)
         yield from zerogpu.run_in_request(JOBS, config, data, output_dir, who.identity, command,
                                           seconds, budget, pace)
         return

@@ -111,15 +111,23 @@ def training_sentences(config: TrainConfig, n_sentences: int) -> int:
     return min(n_sentences, config.max_train_sentences or n_sentences)
 
 
-def estimate_seconds(config: TrainConfig, n_sentences: int, gpu: bool) -> float:
-    """Expected wall time of a fine-tune of ``n_sentences`` (before max_train_sentences)."""
+def estimate_seconds(config: TrainConfig, n_sentences: int, gpu: bool,
+                     replay: bool = False) -> float:
+    """Expected wall time of a fine-tune of ``n_sentences`` (before max_train_sentences), with
+    ``config.replay_ratio`` replayed sentences per sentence when ``replay``."""
     scale = 3.0 if config.base_model == RECIPE_BASE else 1.0  # DistilBERT is ~3x MiniLM-L6
     if config.document_context:
         scale *= 1 + 2 * config.context_tokens / 24  # windows grow from ~24 sub-tokens
-    work = training_sentences(config, n_sentences) * config.epochs * scale
+    work = trained_sentences(config, n_sentences, replay) * config.epochs * scale
     if gpu:
         return GPU_OVERHEAD_SECONDS + work * (zerogpu.measured_rate() or GPU_SECONDS_PER_SENTENCE)
     return work * CPU_SECONDS_PER_SENTENCE
+
+
+def trained_sentences(config: TrainConfig, n_sentences: int, replay: bool = False) -> int:
+    """Sentences seen per epoch: the training sentences kept, and those replayed with them."""
+    kept = training_sentences(config, n_sentences)
+    return kept + (round(kept * config.replay_ratio) if replay else 0)
 
 
 def in_words(seconds: float) -> str:

@@ -143,6 +143,7 @@ def run_in_request(jobs, config, data, output_dir: Path, owner: str | None, comm
     loaded, options = data.load(), {}
     if isinstance(loaded, tuple):
         loaded, options = loaded
+    options = {"data_source": data.name, **options}
     try:
         for report in fine_tune_on_gpu(config, loaded, output_dir, stop, options, seconds):
             if isinstance(report, TrainProgress):

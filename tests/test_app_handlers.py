@@ -589,3 +589,16 @@ def test_int8_mode_finds_the_same_entities_and_says_so(biased):
     _, fast, _, fast_timing, _ = hl.highlight(text, biased, "", 0.0, True)
     assert fast[["text", "type", "start", "end"]].equals(plain[["text", "type", "start", "end"]])
     assert fast_timing.endswith("(int8)") and not timing.endswith("(int8)")
+
+
+def test_replayed_sentences_count_against_the_cpu_limit(biased, tmp_path, monkeypatch):
+    monkeypatch.setenv("NER_MAX_CPU_TRAIN_SENTENCES", "30")
+    monkeypatch.setattr(ft, "_trains_on_gpu", lambda: False)
+    train = write_conll(tmp_path / "train.txt", make_sentences(20, seed=1))
+    assert tr.trained_sentences(TrainConfig(replay_ratio=1.0), 20, replay=True) == 40
+    assert tr.trained_sentences(TrainConfig(replay_ratio=0.5), 20, replay=False) == 20
+    with pytest.raises(gr.Error, match=r"at most 30 sentences \(NER_MAX_CPU_TRAIN_SENTENCES\), "
+                                       r"found 40"):
+        next(ft.start_fine_tune("replayed", "biased", "", "upload", str(train), None, replay=True,
+                                **form()))
+    assert ft.JOBS.snapshot().state == "idle"
