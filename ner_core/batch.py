@@ -92,13 +92,14 @@ def recognize_file(recognizer, input_path: str | Path, output_path: str | Path,
                    fmt: str | None = None, text_field: str = TEXT_FIELD, *,
                    batch_size: int = BATCH_SIZE, threshold: float = 0.0,
                    on_progress: Callable[[int, int], None] | None = None,
-                   ranks: Ranks = Ranks()) -> BatchSummary | None:
+                   ranks: Ranks = Ranks(), checked: int | None = None) -> BatchSummary | None:
     """Recognize every record of ``input_path`` and write them with their entities to
     ``output_path`` (``fmt`` jsonl: each record's fields plus ``entities``; csv: a row per entity,
     ``CSV_COLUMNS``). Texts longer than the recognizer's limit are skipped and counted.
 
-    The whole input is checked first; ``on_progress(done, total)`` then follows the records.
-    Returns the summary on rank 0 and ``None`` on the others.
+    The whole input is checked first (``count_records``), unless the caller has done so and
+    passes the number of records to recognize as ``checked``; ``on_progress(done, total)`` then
+    follows the records. Returns the summary on rank 0 and ``None`` on the others.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     fmt = output_format(output_path, fmt)
@@ -109,7 +110,8 @@ def recognize_file(recognizer, input_path: str | Path, output_path: str | Path,
                          f"directory {output_path.parent}")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise ValueError(f"{output_path}: expected an output file other than the input")
-    total, _ = count_records(input_path, text_field, recognizer.max_text_chars)
+    total = checked if checked is not None else \
+        count_records(input_path, text_field, recognizer.max_text_chars)[0]
     summary = BatchSummary(output=str(output_path), format=fmt)
     records = read_records(input_path, text_field, max_chars=recognizer.max_text_chars,
                            on_skip=lambda line: _skip(summary, line))

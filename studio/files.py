@@ -136,13 +136,15 @@ def recognize_upload(file: str | None, model: str, text_field: str | None, thres
     text_field = text_field or TEXT_FIELD
     name = models.pick(model, None)
     recognizer = models.recognizer(name)
-    progress((0, checked_records(file, text_field, recognizer.max_text_chars)), unit="records")
+    total = checked_records(file, text_field, recognizer.max_text_chars)
+    progress((0, total), unit="records")
     directory = Path(tempfile.mkdtemp(prefix="ner-studio-files-"))  # fresh: one per request
     stem = Path(file).stem
     jsonl, table = directory / f"{stem}.entities.jsonl", directory / f"{stem}.entities.csv"
     try:
         summary = recognize_file(recognizer, file, jsonl, "jsonl", text_field, threshold=threshold,
-                                 on_progress=lambda done, of: progress((done, of), unit="records"))
+                                 on_progress=lambda done, of: progress((done, of), unit="records"),
+                                 checked=total)
         preview = write_csv(file, text_field, recognizer.max_text_chars, jsonl, table)
     except BaseException as error:  # nothing is left of a request that failed
         shutil.rmtree(directory, ignore_errors=True)
