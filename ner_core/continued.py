@@ -50,6 +50,7 @@ def config_for(overrides: dict, preset_name: str | None = None,
         logger.info("%s passes on its input settings %s", base_model, inherited)
     config = preset(preset_name, **{**inherited, **overrides, "base_model": base_model})
     models.check_max_length(source, config.max_length)
+    models.check_case_feature(source, config.case_feature)
     return config
 
 

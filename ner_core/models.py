@@ -105,21 +105,36 @@ def _check_unfinished_run(name: str) -> None:
                      f"without {', '.join(missing)}" + (f"; it holds {pickled}" if pickled else ""))
 
 
+def _config_json(source: ModelSource) -> dict | None:
+    """The model's ``config.json`` without loading it: from its directory or the Hub cache;
+    ``None`` for a Hub model not in the cache (training checks once it has loaded the model)."""
+    if source.path is not None:
+        return runs.read_json(source.path / "config.json") or {}
+    if hub.is_cached(source.location):
+        from huggingface_hub import try_to_load_from_cache
+
+        return runs.read_json(Path(try_to_load_from_cache(source.location, "config.json")))
+    return None
+
+
 def max_positions(source: ModelSource) -> int | None:
     """How many sub-tokens the model reads at most, from its ``config.json``; ``None`` if unknown.
 
     Read without loading the weights, so settings can be checked before any work starts.
     """
-    if source.path is not None:
-        config = runs.read_json(source.path / "config.json") or {}
-    elif hub.is_cached(source.location):
-        from huggingface_hub import try_to_load_from_cache
-
-        config = runs.read_json(Path(try_to_load_from_cache(source.location, "config.json")))
-    else:
-        return None  # an uncached Hub model: training checks once it has loaded the model
-    limit = config.get("max_position_embeddings", config.get("n_positions"))
+    config = _config_json(source)
+    limit = (config or {}).get("max_position_embeddings", (config or {}).get("n_positions"))
     return limit if isinstance(limit, int) else None
+
+
+def check_case_feature(source: ModelSource, case_feature: bool) -> None:
+    """``ValueError`` when capitals are to be marked in ``token_type_ids`` of a model that has no
+    token type embeddings (DistilBERT, say); read from ``config.json`` before any work starts."""
+    config = _config_json(source)
+    if case_feature and config is not None and config.get("type_vocab_size", 0) < 2:
+        raise ValueError(f"case_feature needs a model with token type embeddings (BERT-like), "
+                         f"found {config.get('model_type', 'a model without them')} "
+                         f"({source.name})")
 
 
 def check_max_length(source: ModelSource, max_length: int) -> None:

@@ -159,10 +159,9 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
                          f"{config.base_model!r}, which has no earlier training data to replay")
     labels = data["train"].features["ner_tags"].feature.names
     model, tokenizer = models.load_for_training(source, labels)
-    models.check_max_length(source, config.max_length)  # a Hub model is in the cache by now
-    if config.case_feature and getattr(model.config, "type_vocab_size", 0) < 2:
-        raise ValueError(f"case_feature needs a model with token type embeddings (BERT-like), "
-                         f"found {model.config.model_type} ({config.base_model})")
+    # A Hub model is in the cache by now, so its configuration can be read.
+    models.check_max_length(source, config.max_length)
+    models.check_case_feature(source, config.case_feature)
 
     train_split = data["train"]
     if config.max_train_sentences is not None and config.max_train_sentences < len(train_split):

@@ -83,19 +83,8 @@ def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
     typed.setdefault("logging_steps", LOGGING_STEPS)
     config = TrainConfig(base_model=base_model, **typed)
     models.check_max_length(source, config.max_length)
-    if config.case_feature and not _has_token_types(source):
-        raise ValueError(f"case_feature needs a base with token type embeddings (BERT-like); "
-                         f"{base_model} has none: turn off 'Mark capitals' or pick another base")
+    models.check_case_feature(source, config.case_feature)
     return config
-
-
-def _has_token_types(source) -> bool:
-    """Whether the base has token type embeddings (where capitals are marked); an uncached Hub
-    model is checked once training has loaded it."""
-    if source.path is None:
-        return True
-    config = runs.read_json(source.path / "config.json") or {}
-    return config.get("type_vocab_size", 0) >= 2
 
 
 def run_name(name: str | None) -> str:

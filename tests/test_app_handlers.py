@@ -602,3 +602,12 @@ def test_replayed_sentences_count_against_the_cpu_limit(biased, tmp_path, monkey
         next(ft.start_fine_tune("replayed", "biased", "", "upload", str(train), None, replay=True,
                                 **form()))
     assert ft.JOBS.snapshot().state == "idle"
+
+
+def test_marking_capitals_is_refused_up_front_for_a_base_without_token_types(tmp_path, tiny_distilbert,
+                                                                            runs_dir):
+    make_run(runs_dir, "distil", tiny_distilbert)
+    with pytest.raises(ValueError, match=r"case_feature needs a model with token type embeddings "
+                                         r"\(BERT-like\), found distilbert \(distil\)"):
+        tr.make_config("distil", "", form(case_feature=True))
+    assert tr.make_config("distil", "", form()).case_feature is False
