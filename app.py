@@ -37,7 +37,7 @@ def build_demo() -> gr.Blocks:
         for title, tab in TABS.items():
             with gr.Tab(title):
                 tab.build(page)
-        page.wire_pickers()
+        page.finish()
     return demo
 
 

@@ -42,7 +42,7 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 
 from ner_core import (Recognizer, evaluate, fine_tune, load_data, models,  # noqa: E402
                       to_dataset_dict)
-from ner_core.continued import config_for, inherited_settings  # noqa: E402
+from ner_core.plan import config_for, inherited_settings  # noqa: E402
 from ner_core.data import Sentence, find_split_files, read_conll  # noqa: E402
 
 LEAGUES = ("NBA", "NHL", "NFL", "NCAA")

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import runs
+from . import runs, utf8
 from .data import Sentence
+from .errors import UserError
 from .text import segment, split_words
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,11 @@ def check_name(name: str) -> str:
     >>> check_name("../x")
     Traceback (most recent call last):
     ...
-    ValueError: expected a dataset name of letters, digits, '-', '_' and '.', found '../x'
+    ner_core.errors.UserError: expected a dataset name of letters, digits, '-', '_' and '.', found '../x'
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError("expected a dataset name of letters, digits, '-', '_' and '.', "
-                         f"found {name!r}")
+        raise UserError("expected a dataset name of letters, digits, '-', '_' and '.', "
+                        f"found {name!r}")
     return name
 
 
@@ -77,15 +78,15 @@ def snap(text: str, entities: list[dict]) -> tuple[list[dict], list[str]]:
     ([{'start': 17, 'end': 23, 'label': 'LOC', 'text': 'Berlin'}], ["'erli' widened to 'Berlin'"])
     """
     if not isinstance(entities, list):
-        raise ValueError(f"expected a list of entities, found {type(entities).__name__}")
+        raise UserError(f"expected a list of entities, found {type(entities).__name__}")
     words = split_words(text)
     snapped, notes = [], []
     for number, entity in enumerate(entities, start=1):
         start, end, label = _checked(text, number, entity)
         inside = [(a, b) for a, b in words if a < end and b > start]
         if not inside:
-            raise ValueError(f"entity {number} ({label}) at {start}-{end}: expected a span with "
-                             f"words in it, found only whitespace {text[start:end]!r}")
+            raise UserError(f"entity {number} ({label}) at {start}-{end}: expected a span with "
+                            f"words in it, found only whitespace {text[start:end]!r}")
         new_start, new_end = inside[0][0], inside[-1][1]
         if (new_start, new_end) != (start, end):
             how = "widened" if new_start < start or new_end > end else "trimmed"
@@ -95,26 +96,27 @@ def snap(text: str, entities: list[dict]) -> tuple[list[dict], list[str]]:
     snapped.sort(key=lambda e: (e["start"], e["end"]))
     for before, after in zip(snapped, snapped[1:]):
         if after["start"] < before["end"]:
-            raise ValueError(f"entities overlap: {_described(before)} and {_described(after)}")
+            raise UserError(f"entities overlap: {_described(before)} and {_described(after)}")
     return snapped, notes
 
 
 def _checked(text: str, number: int, entity) -> tuple[int, int, str]:
     """An entity's start, end and label, checked against ``text``."""
     if not isinstance(entity, dict) or not {"start", "end", "label"} <= set(entity):
-        raise ValueError(f"entity {number}: expected an object with 'start', 'end' and 'label', "
-                         f"found {entity!r}")
+        raise UserError(f"entity {number}: expected an object with 'start', 'end' and 'label', "
+                        f"found {entity!r}")
     start, end, label = entity["start"], entity["end"], entity["label"]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-        raise ValueError(f"entity {number}: expected whole-number offsets, found start={start!r} "
-                         f"and end={end!r}")
+        raise UserError(f"entity {number}: expected whole-number offsets, found start={start!r} "
+                        f"and end={end!r}")
     if not isinstance(label, str) or not label.strip() or len(label.split()) != 1:
-        raise ValueError(f"entity {number} at {start}-{end}: expected a type without spaces like "
-                         f"'PER' or 'LOC', found {label!r}")
+        raise UserError(f"entity {number} at {start}-{end}: expected a type without spaces like "
+                        f"'PER' or 'LOC', found {label!r}")
+    utf8.check_text(label, f"entity {number} at {start}-{end}")
     if not 0 <= start < end <= len(text):
         kind = "an empty span" if start == end else f"{start}-{end}"
-        raise ValueError(f"entity {number} ({label.strip()}): expected offsets with 0 <= start < "
-                         f"end <= {len(text)} (the text's length), found {kind} at {start}-{end}")
+        raise UserError(f"entity {number} ({label.strip()}): expected offsets with 0 <= start < "
+                        f"end <= {len(text)} (the text's length), found {kind} at {start}-{end}")
     return start, end, label.strip()
 
 
@@ -128,16 +130,12 @@ def append(name: str, text: str, entities: list[dict], model: str | None = None)
     not an entity."""
     path = dataset_path(name)
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("expected a text with at least one word to accept, found an empty text")
-    snapped, _ = snap(text, entities)
+        raise UserError("expected a text with at least one word to accept, found an empty text")
+    utf8.check_text(text)
+    snapped, _ = snap(text, entities)  # checks each type too
     example = {"text": text, "entities": snapped, "model": model,
                "accepted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    try:
-        text.encode("utf-8")
-        line = (json.dumps(example, ensure_ascii=False) + "\n").encode("utf-8")
-    except UnicodeEncodeError as error:  # a lone surrogate: only an API call can send one
-        raise ValueError(f"expected Unicode text, found the lone surrogate "
-                         f"U+{ord(error.object[error.start]):04X}") from None
+    line = (json.dumps(example, ensure_ascii=False) + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path, fcntl.LOCK_EX, create=True) as descriptor:
         size = _drop_partial_tail(path, descriptor)
@@ -146,8 +144,8 @@ def append(name: str, text: str, entities: list[dict], model: str | None = None)
             os.fsync(descriptor)
         except OSError as error:
             os.ftruncate(descriptor, size)  # never leave half a line behind
-            raise ValueError(f"{path}: the example could not be saved ({error.strerror or error}); "
-                             "expected a writable directory with free space") from None
+            raise UserError(f"{path}: the example could not be saved ({error.strerror or error}); "
+                            "expected a writable directory with free space") from None
         if size == 0:
             _sync_directory(path.parent)  # the new file's name survives a crash too
         return _counts(_parsed_lines(path, _read_all(descriptor)))
@@ -239,18 +237,18 @@ def _parsed(path: Path, number: int, line: bytes) -> dict:
     try:
         example = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}:{number}: expected an accepted example as a JSON object, found "
-                         f"invalid JSON ({error})") from None
+        raise UserError(f"{path}:{number}: expected an accepted example as a JSON object, found "
+                        f"invalid JSON ({error})") from None
     if not isinstance(example, dict) or not isinstance(example.get("text"), str) \
             or not isinstance(example.get("entities"), list):
-        raise ValueError(f"{path}:{number}: expected a JSON object with 'text' and 'entities', "
-                         f"found {line[:80].decode('utf-8', 'replace')!r}")
+        raise UserError(f"{path}:{number}: expected a JSON object with 'text' and 'entities', "
+                        f"found {line[:80].decode('utf-8', 'replace')!r}")
     for entity in example["entities"]:
         # Lines were snapped when appended; only what a hand edit could break is checked here.
         if not isinstance(entity, dict) or not isinstance(entity.get("label"), str) \
                 or not _in_text(example["text"], entity.get("start"), entity.get("end")):
-            raise ValueError(f"{path}:{number}: expected entities with 'start' and 'end' inside "
-                             f"the text and a 'label', found {entity!r}")
+            raise UserError(f"{path}:{number}: expected entities with 'start' and 'end' inside "
+                            f"the text and a 'label', found {entity!r}")
     example["line"] = number
     return example
 
@@ -334,7 +332,7 @@ def export_conll(name: str, path: str | Path) -> Path:
     example so document context never crosses texts; written whole or not at all."""
     sentences = to_sentences(name)
     if not sentences:
-        raise ValueError(f"expected accepted examples in the dataset {name!r}, found none")
+        raise UserError(f"expected accepted examples in the dataset {name!r}, found none")
     lines = []
     doc_id = None
     for sentence in sentences:
@@ -349,7 +347,7 @@ def export_jsonl(name: str, path: str | Path) -> Path:
     """Write the dataset's complete examples as JSONL (one example a line), whole or not at all."""
     found = examples(name)
     if not found:
-        raise ValueError(f"expected accepted examples in the dataset {name!r}, found none")
+        raise UserError(f"expected accepted examples in the dataset {name!r}, found none")
     lines = [json.dumps({k: v for k, v in e.items() if k != "line"}, ensure_ascii=False)
              for e in found]
     return _write_whole(Path(path), "\n".join(lines) + "\n")

@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
 from .records import CSV_COLUMNS, TEXT_FIELD, Record, csv_rows, output_object, read_records
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
@@ -30,6 +31,7 @@ BATCH_SIZE = 2048
 CHUNK_CHARS = 1_000_000  # a chunk also ends at this many characters, so long texts stay bounded
 MOST_FREQUENT = 10  # entities listed in a summary
 SKIPPED_LINES_KEPT = 1_000  # line numbers of skipped records kept in a summary (all are counted)
+SKIPPED_LINES_SHOWN = 10  # of those, named in a message
 _DISTINCT_COUNTED = 100_000  # distinct entities counted exactly; past that, the rarest are dropped
 
 
@@ -59,6 +61,7 @@ class BatchSummary:
     most_frequent_exact: bool = True
     skipped: int = 0
     skipped_lines: list[int] = field(default_factory=list)  # the first SKIPPED_LINES_KEPT
+    max_chars: int | None = None  # the longest text recognized; longer ones were skipped
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
@@ -70,11 +73,11 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     if fmt is None:
         suffix = Path(path).suffix.lower()
         if suffix not in OUTPUT_FORMATS:
-            raise ValueError(f"{path}: expected an output file ending in .jsonl or .csv (or a "
-                             f"format named), found {suffix or 'no extension'!r}")
+            raise UserError(f"{path}: expected an output file ending in .jsonl or .csv (or a "
+                            f"format named), found {suffix or 'no extension'!r}")
         return OUTPUT_FORMATS[suffix]
     if fmt not in OUTPUT_FORMATS.values():
-        raise ValueError(f"format must be one of jsonl, csv, found {fmt!r}")
+        raise UserError(f"format must be one of jsonl, csv, found {fmt!r}")
     return fmt
 
 
@@ -104,15 +107,16 @@ def recognize_file(recognizer, input_path: str | Path, output_path: str | Path,
     input_path, output_path = Path(input_path), Path(output_path)
     fmt = output_format(output_path, fmt)
     if not 1 <= batch_size <= 100_000:
-        raise ValueError(f"batch size must be between 1 and 100000, found {batch_size!r}")
+        raise UserError(f"batch size must be between 1 and 100000, found {batch_size!r}")
     if not output_path.parent.is_dir():
-        raise ValueError(f"{output_path}: expected a file in an existing directory, found no "
-                         f"directory {output_path.parent}")
+        raise UserError(f"{output_path}: expected a file in an existing directory, found no "
+                        f"directory {output_path.parent}")
     if output_path.exists() and output_path.resolve() == input_path.resolve():
-        raise ValueError(f"{output_path}: expected an output file other than the input")
+        raise UserError(f"{output_path}: expected an output file other than the input")
     total = checked if checked is not None else \
         count_records(input_path, text_field, recognizer.max_text_chars)[0]
-    summary = BatchSummary(output=str(output_path), format=fmt)
+    summary = BatchSummary(output=str(output_path), format=fmt,
+                           max_chars=recognizer.max_text_chars)
     records = read_records(input_path, text_field, max_chars=recognizer.max_text_chars,
                            on_skip=lambda line: _skip(summary, line))
     tally = _Tally()
@@ -143,12 +147,21 @@ def describe(summary: BatchSummary) -> str:
     types = ", ".join(f"{label} {n:,}" for label, n in summary.per_type.items())
     line = (f"wrote {summary.output} ({summary.format}): {summary.records:,} records, "
             f"{summary.entities:,} entities" + (f" ({types})" if types else ""))
-    if summary.skipped:
-        shown = ", ".join(map(str, summary.skipped_lines[:10]))
-        more = ", ..." if summary.skipped > 10 else ""
-        line += (f"; skipped {summary.skipped:,} records longer than the recognizer reads, on "
-                 f"lines {shown}{more}")
-    return line
+    return line + (f"; {skipped_text(summary)}" if summary.skipped else "")
+
+
+def skipped_text(summary: BatchSummary) -> str:
+    """What was skipped, and where (the first ``SKIPPED_LINES_SHOWN`` lines).
+
+    >>> skipped_text(BatchSummary("out.jsonl", "jsonl", skipped=2, skipped_lines=[2, 4],
+    ...                           max_chars=30))
+    'skipped 2 records longer than the model reads (30 characters), on lines 2, 4'
+    """
+    shown = ", ".join(map(str, summary.skipped_lines[:SKIPPED_LINES_SHOWN]))
+    more = ", ..." if summary.skipped > SKIPPED_LINES_SHOWN else ""
+    limit = f" ({summary.max_chars:,} characters)" if summary.max_chars is not None else ""
+    return (f"skipped {summary.skipped:,} records longer than the model reads{limit}, on lines "
+            f"{shown}{more}")
 
 
 @contextmanager

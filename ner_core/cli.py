@@ -1,6 +1,7 @@
 """``python -m ner_core train | evaluate | predict | push``: the engine from the command line.
 
-Bad input prints one line on stderr and exits with code 2; a bug is an ordinary traceback.
+Bad input (``UserError``, or a file that cannot be opened) prints one line on stderr and exits
+with code 2; a bug is an ordinary traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig
+from . import utf8
+from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, field_types
+from .errors import UserError
 
 EXIT_BAD_INPUT = 2
 PREDICT_CHUNK_CHARS = 20_000  # characters of --input recognized together (batches stay full)
@@ -54,16 +57,16 @@ def _train_parser(commands) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
     parser.add_argument("--half", action="store_true",
                         help="save the weights in float16: half the size, loaded as float32")
+    kinds = field_types()
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_ = f"{f.metadata['help']} (recipe: {f.default})"
         names = [flag, "--batch-size"] if f.name == "train_batch_size" else [flag]
-        if f.type in ("bool", bool):
+        if kinds[f.name] is bool:
             parser.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_)
         else:
-            kind = {"float": float, "int": int, "int | None": int}.get(str(f.type), str)
-            parser.add_argument(*names, dest=f.name, type=kind, default=None, help=help_)
+            parser.add_argument(*names, dest=f.name, type=kinds[f.name], default=None, help=help_)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -140,18 +143,19 @@ def _quiet_libraries() -> None:
 def run_train(args) -> None:
     from tqdm import tqdm
 
-    from .continued import config_for
     from .data import load_data
+    from .plan import plan_fine_tune
     from .training import device_description, fine_tune
 
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                 if getattr(args, f.name) is not None}
     # Every setting is checked (max length against the model too) before the data is read and
     # anything is written.
-    config = config_for(overrides, args.preset)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if getattr(args, f.name) is not None}  # a flag left out is not given
+    plan = plan_fine_tune(given, args.preset)
+    config = plan.config
     output = Path(args.output)
     if output.exists() and not args.overwrite:
-        raise ValueError(f"{output} already exists; pass --overwrite to replace it")
+        raise UserError(f"{output} already exists; pass --overwrite to replace it")
     data = load_data(args.data)
     replay = load_data(args.replay) if args.replay else None
     main_process = int(os.environ.get("RANK", "0")) == 0
@@ -185,7 +189,7 @@ def run_train(args) -> None:
         result = fine_tune(config, data, output, on_event=on_event if main_process else None,
                            should_stop=lambda: bool(stop), overwrite=args.overwrite,
                            half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
-                           replay=replay, replay_source=args.replay)
+                           replay=replay, replay_source=args.replay, base=plan.base)
     finally:
         for bar in bars:
             bar.close()
@@ -241,11 +245,11 @@ def run_predict(args) -> None:
     for flag, value in (("--format", args.format), ("--text-field", args.text_field),
                         ("--batch-size", args.batch_size)):
         if value is not None:
-            raise ValueError(f"{flag} applies to --output, found it without --output")
+            raise UserError(f"{flag} applies to --output, found it without --output")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("under torchrun, predict expected --input and --output, found no --output")
+        raise UserError("under torchrun, predict expected --input and --output, found no --output")
     if args.input is None:
-        _check_utf8(args.text, "--text")
+        utf8.check_text(args.text, "--text", from_bytes=True)
         texts = [args.text]
     else:
         texts = _input_lines(Path(args.input), MAX_TEXT_CHARS)
@@ -271,10 +275,10 @@ def _predict_file(args) -> None:
     from .records import TEXT_FIELD, input_format
 
     if args.input is None:
-        raise ValueError("--output expected --input FILE, found --text")
+        raise UserError("--output expected --input FILE, found --text")
     if args.text_field is not None and input_format(args.input) == "txt":
-        raise ValueError(f"--text-field expected a .jsonl, .csv or .tsv input, found {args.input}, "
-                         "a text per line")
+        raise UserError(f"--text-field expected a .jsonl, .csv or .tsv input, found {args.input}, "
+                        "a text per line")
 
     def terminate(signum, frame) -> None:
         raise KeyboardInterrupt  # torchrun stops its processes with SIGTERM: clean up as for Ctrl-C
@@ -317,8 +321,8 @@ def _input_lines(path: Path, max_chars: int) -> list[str]:
         lines.pop()
     for number, line in enumerate(lines, start=1):
         if len(line) > max_chars:
-            raise ValueError(f"{path}:{number}: expected at most {max_chars:,} characters on a "
-                             f"line, found {len(line):,}; break the text into lines (paragraphs)")
+            raise UserError(f"{path}:{number}: expected at most {max_chars:,} characters on a "
+                            f"line, found {len(line):,}; break the text into lines (paragraphs)")
     return lines
 
 
@@ -335,18 +339,6 @@ def _chunks(texts: list[str], chars: int):
         yield chunk
 
 
-def _check_utf8(text: str, where: str) -> None:
-    """Bytes that were not UTF-8 reach ``sys.argv`` as lone surrogates; refuse them by position."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        code = ord(text[error.start])
-        found = (f"the byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF
-                 else f"the lone surrogate U+{code:04X}")
-        raise ValueError(f"{where}: expected UTF-8 text, found {found} at character "
-                         f"{error.start + 1}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     _quiet_libraries()
@@ -354,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                "push": run_push}[args.command]
     try:
         command(args)
-    except ValueError as error:
+    except UserError as error:  # any other exception is a bug: its traceback is printed
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shlex
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .errors import UserError
 
 
 def _hp(default, help: str):
@@ -28,7 +33,7 @@ class TrainConfig:
     >>> TrainConfig(learning_rate=0)
     Traceback (most recent call last):
     ...
-    ValueError: learning_rate must be in (0, 1], found 0
+    ner_core.errors.UserError: learning_rate must be in (0, 1], found 0
     """
 
     base_model: str = _hp("distilbert-base-uncased",
@@ -92,10 +97,10 @@ class TrainConfig:
         _one_of("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
         _one_of("precision", self.precision, PRECISIONS)
         if not isinstance(self.base_model, str) or not self.base_model.strip():
-            raise ValueError(f"base_model must name a model, found {self.base_model!r}")
+            raise UserError(f"base_model must name a model, found {self.base_model!r}")
         for name in ("label_all_tokens", "document_context", "case_feature"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, found {getattr(self, name)!r}")
+                raise UserError(f"{name} must be true or false, found {getattr(self, name)!r}")
 
     def command_line(self, output: str, data: str, half: bool = False, replay: str | None = None,
                      inherited: dict | None = None) -> str:
@@ -145,8 +150,8 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown hyperparameters {', '.join(unknown)}; expected some of "
-                             f"{', '.join(sorted(known))}")
+            raise UserError(f"unknown hyperparameters {', '.join(unknown)}; expected some of "
+                            f"{', '.join(sorted(known))}")
         return cls(**values)
 
     @classmethod
@@ -169,7 +174,7 @@ PRESETS: dict[str, dict] = {
                 "eval_batch_size": 64, "epochs": 6.0, "warmup_ratio": 0.1, "max_length": 128,
                 "case_feature": True},
     # Continued fine-tuning of a trained model (the bundled one unless a base model is named); its
-    # input settings come from the model (``continued.config_for``). Half the bundled preset's
+    # input settings come from the model (``plan.plan_fine_tune``). Half the bundled preset's
     # learning rate, with as many replayed sentences as new ones. Measured by bench/continued.py
     # (199 corrections; held-out F1 gain / validation F1 change, in points):
     # 3 epochs at 3e-5 +5.0/-0.84, 5e-5 +8.3/-0.45, 1e-4 +11.6/-0.94; 5e-5 without replay
@@ -179,16 +184,55 @@ PRESETS: dict[str, dict] = {
 }
 
 
+@functools.cache
+def field_types() -> dict[str, type]:
+    """Each ``TrainConfig`` field's type, from its annotation: ``int | None`` reads as ``int``.
+
+    >>> types = field_types()
+    >>> types["epochs"], types["max_train_sentences"], types["case_feature"]
+    (<class 'float'>, <class 'int'>, <class 'bool'>)
+    """
+    found = {}
+    for name, hint in typing.get_type_hints(TrainConfig).items():
+        if isinstance(hint, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        if hint not in (bool, int, float, str):
+            raise TypeError(f"TrainConfig.{name}: expected bool, int, float or str, found {hint}")
+        found[name] = hint
+    return found
+
+
+def typed_value(name: str, value):
+    """``value`` of field ``name`` as its type, from a form or an API call: a whole float is an
+    int where the field is one; anything else is left for ``TrainConfig``'s checks to refuse.
+
+    >>> typed_value("seed", 7.0), typed_value("learning_rate", 1)
+    (7, 1.0)
+    >>> typed_value("seed", 2.5)
+    Traceback (most recent call last):
+    ...
+    ner_core.errors.UserError: seed must be a whole number, found 2.5
+    """
+    kind = field_types()[name]
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise UserError(f"{name} must be a whole number, found {value!r}")
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def preset(name: str, **overrides) -> TrainConfig:
     """A ``TrainConfig`` from a named preset, with ``overrides`` on top."""
     if name not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, found {name!r}")
+        raise UserError(f"preset must be one of {', '.join(PRESETS)}, found {name!r}")
     return TrainConfig(**{**PRESETS[name], **overrides})
 
 
 def _number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number, found {value!r}")
+        raise UserError(f"{name} must be a number, found {value!r}")
     return value
 
 
@@ -198,16 +242,16 @@ def _in_range(name, value, low, high, low_open=False, high_open=False) -> None:
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}, found {value!r}")
+        raise UserError(f"{name} must be in {interval}, found {value!r}")
 
 
 def _integer_in_range(name, value, low, high) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, found {value!r}")
+        raise UserError(f"{name} must be a whole number, found {value!r}")
     if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, found {value!r}")
+        raise UserError(f"{name} must be between {low} and {high}, found {value!r}")
 
 
 def _one_of(name, value, choices) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, found {value!r}")
+        raise UserError(f"{name} must be one of {', '.join(choices)}, found {value!r}")

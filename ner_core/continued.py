@@ -1,10 +1,10 @@
-"""Continued fine-tuning: a trained model's settings, its label set extended, and replayed data.
+"""Continued fine-tuning: a trained model's label set extended, and replayed data.
 
 A trained model (``default``, a saved run, a fine-tuned model directory or Hub model) is trained
-further on new sentences. It reads text as it was trained to (the input settings of its
-``train_config.json``), keeps its labels and their classifier rows, gains rows for entity types new
-to it, and may see sentences of its original kind of data again (replay) so that it keeps what it
-knew while it learns the new data.
+further on new sentences. It reads text as it was trained to (the input settings it passes on:
+``plan.inherited_settings``), keeps its labels and their classifier rows, gains rows for entity
+types new to it, and may see sentences of its original kind of data again (replay) so that it
+keeps what it knew while it learns the new data.
 """
 
 from __future__ import annotations
@@ -14,53 +14,10 @@ import random
 
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, concatenate_datasets
 
-from . import models
-from .config import CONTINUE, PRESETS, TrainConfig, preset
+from .errors import UserError
 from .labels import extend_labels
 
 logger = logging.getLogger(__name__)
-
-# The settings that shape a model's inputs: a continued fine-tune takes them from its base model.
-INHERITED = ("case_feature", "document_context", "context_tokens", "max_length")
-
-
-def config_for(overrides: dict, preset_name: str | None = None,
-               local_paths: bool = True) -> TrainConfig:
-    """The ``TrainConfig`` of a fine-tune, as the command line and the app build it.
-
-    ``overrides`` holds only the settings the user chose (a flag given, a field changed); anything
-    absent comes, in this order, from the base model when it is a trained model (``INHERITED``, from
-    its ``train_config.json``), then from the preset. Without ``preset_name`` a trained base model
-    gets the ``continue`` preset and an encoder the ``recipe``. The base model is
-    ``overrides["base_model"]``, else the preset's; ``local_paths`` is ``models.resolve``'s.
-    Raises ``ValueError`` for a model that cannot be resolved or a setting it cannot take.
-
-    >>> config = config_for({"base_model": "minilm", "epochs": 1.0})
-    >>> config == TrainConfig(base_model="minilm", epochs=1.0)
-    True
-    """
-    base_model = overrides.get("base_model") or PRESETS[preset_name or "recipe"].get(
-        "base_model", TrainConfig.base_model)
-    source = models.resolve(base_model, local_paths)
-    passed_on = inherited_settings(source)
-    if preset_name is None:
-        preset_name = "recipe" if passed_on is None else CONTINUE
-    inherited = {name: value for name, value in (passed_on or {}).items() if name not in overrides}
-    if inherited:
-        logger.info("%s passes on its input settings %s", base_model, inherited)
-    config = preset(preset_name, **{**inherited, **overrides, "base_model": base_model})
-    models.check_max_length(source, config.max_length)
-    models.check_case_feature(source, config.case_feature)
-    return config
-
-
-def inherited_settings(source: models.ModelSource) -> dict | None:
-    """The input settings (``INHERITED``) a trained model passes on, from its
-    ``train_config.json`` (``{}`` when it has none); ``None`` for an encoder, which has none."""
-    if models.trained_labels(source) is None:
-        return None
-    saved = models.train_config_of(source) or {}
-    return {name: saved[name] for name in INHERITED if name in saved}
 
 
 def onto_model_labels(model_labels: list[str], data: DatasetDict,
@@ -76,8 +33,8 @@ def onto_model_labels(model_labels: list[str], data: DatasetDict,
     replay_train = None
     if replay is not None:
         if "train" not in replay:
-            raise ValueError(f"expected a 'train' split in the replay data, found "
-                             f"{', '.join(replay) or 'none'}")
+            raise UserError(f"expected a 'train' split in the replay data, found "
+                            f"{', '.join(replay) or 'none'}")
         labels = extend_labels(labels, _names(replay))
         replay_train = relabel(replay["train"], labels)
     return DatasetDict({name: relabel(split, labels) for name, split in data.items()}), replay_train

@@ -7,7 +7,6 @@ must refuse a bad line with its number and keep a document id for every sentence
 
 from __future__ import annotations
 
-import codecs
 import logging
 import os
 import re
@@ -16,7 +15,8 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from . import hub
+from . import hub, utf8
+from .errors import UserError
 from .labels import iob1_to_iob2, is_valid_tag, label_list, starts_entity_iob1, tag_problem
 
 logger = logging.getLogger(__name__)
@@ -84,14 +84,14 @@ def read_conll(path: str | Path) -> ConllFile:
             continue
         if n_columns is None:
             if len(columns) < 2:
-                raise ValueError(f"{path}:{number}: expected at least 2 columns (token ... tag), "
-                                 f"found 1: {line.strip()!r}")
+                raise UserError(f"{path}:{number}: expected at least 2 columns (token ... tag), "
+                                f"found 1: {line.strip()!r}")
             n_columns = len(columns)
         elif len(columns) != n_columns:
-            raise ValueError(f"{path}:{number}: expected {n_columns} columns like the lines above, "
-                             f"found {len(columns)}: {line.strip()!r}")
+            raise UserError(f"{path}:{number}: expected {n_columns} columns like the lines above, "
+                            f"found {len(columns)}: {line.strip()!r}")
         if not is_valid_tag(columns[-1]):
-            raise ValueError(f"{path}:{number}: {tag_problem(columns[-1])}")
+            raise UserError(f"{path}:{number}: {tag_problem(columns[-1])}")
         if not tokens:
             first_line = number
         tokens.append(columns[0])
@@ -99,7 +99,7 @@ def read_conll(path: str | Path) -> ConllFile:
     close_sentence()
 
     if not sentences:
-        raise ValueError(f"{path}: expected sentences of 'token ... tag' lines, found none")
+        raise UserError(f"{path}: expected sentences of 'token ... tag' lines, found none")
     if not saw_docstart:
         # Without -DOCSTART- nothing says which sentences belong together: keep each alone.
         for i, sentence in enumerate(sentences):
@@ -115,27 +115,15 @@ def read_conll(path: str | Path) -> ConllFile:
 def _read_text(path: Path) -> str:
     text = read_utf8(path, "a CoNLL file")
     if not text.strip():
-        raise ValueError(f"{path}: expected CoNLL text, found an empty file")
+        raise UserError(f"{path}: expected CoNLL text, found an empty file")
     return text
 
 
 def read_utf8(path: Path, what: str = "a text file") -> str:
-    """A UTF-8 text file's content; ``ValueError`` naming the file and line when it is not one."""
+    """A UTF-8 text file's content; ``UserError`` naming the file and line when it is not one."""
     if not path.is_file():
-        raise ValueError(f"{path}: expected {what}, found no such file")
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ValueError(f"{path}:1: expected UTF-8 text, found UTF-16 (it starts with a UTF-16 "
-                         "byte-order mark); save the file as UTF-8")
-    if b"\x00" in raw:
-        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: expected UTF-8 text, found binary data (a NUL byte)")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: expected UTF-8 text, found the byte "
-                         f"0x{raw[error.start]:02x} that UTF-8 does not allow there") from None
+        raise UserError(f"{path}: expected {what}, found no such file")
+    return utf8.decode(utf8.without_bom(path.read_bytes(), path), path)
 
 
 def find_split_files(directory: str | Path) -> dict[str, Path]:
@@ -149,7 +137,7 @@ def find_split_files(directory: str | Path) -> dict[str, Path]:
                 break
     if not found:
         expected = ", ".join(name for names in SPLIT_FILES.values() for name in names)
-        raise ValueError(f"{directory}: expected CoNLL files named one of {expected}; found none")
+        raise UserError(f"{directory}: expected CoNLL files named one of {expected}; found none")
     return found
 
 
@@ -192,8 +180,8 @@ def load_data(source: str | Path | None = None) -> DatasetDict:
         return to_dataset_dict({"train": read_conll(path).sentences})
     if str(source) == HUB_DATASET:
         return load_hub_conll2003()
-    raise ValueError(f"expected a directory of CoNLL files, a CoNLL file or '{HUB_DATASET}', "
-                     f"found {str(source)!r}, which does not exist")
+    raise UserError(f"expected a directory of CoNLL files, a CoNLL file or '{HUB_DATASET}', "
+                    f"found {str(source)!r}, which does not exist")
 
 
 def load_hub_conll2003() -> DatasetDict:

@@ -7,6 +7,7 @@ import time
 from datasets import Dataset, DatasetDict
 
 from .data import sentences_of
+from .errors import UserError
 from .metrics import all_errors, score
 
 
@@ -18,13 +19,13 @@ def pick_split(data: DatasetDict, split: str | None) -> tuple[str, Dataset]:
         elif len(data) == 1:
             split = next(iter(data))
         else:
-            raise ValueError(f"expected a split name, found splits {', '.join(data)}; "
-                             "choose one with --split")
+            raise UserError(f"expected a split name, found splits {', '.join(data)}; "
+                            "choose one with --split")
     if split not in data:
         if len(data) == 1 and split in ("validation", "test"):
             # One file given as the data: it is the split asked for.
             return split, next(iter(data.values()))
-        raise ValueError(f"expected a split the data has ({', '.join(data)}), found {split!r}")
+        raise UserError(f"expected a split the data has ({', '.join(data)}), found {split!r}")
     return split, data[split]
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import UserError
+
 IGNORE = -100  # the label id the loss skips
 
 
@@ -96,11 +98,11 @@ def build_windows(
     ``flags`` (one per word, from ``case_flags``), windows carry them as ``token_type_ids``.
     """
     if label_all_tokens and labels is not None and b_to_i is None:
-        raise ValueError("label_all_tokens needs b_to_i (the label names) to turn B- into I-")
+        raise UserError("label_all_tokens needs b_to_i (the label names) to turn B- into I-")
     first, last = specials
     budget = max_length - len(first) - len(last)
     if budget < 1:
-        raise ValueError(f"max_length must leave room for a token, found {max_length}")
+        raise UserError(f"max_length must leave room for a token, found {max_length}")
     windows = []
     for group in groups:
         flat = [(s, w, p[:budget], flags[s][w] if flags else 0)

@@ -1,5 +1,5 @@
-"""The Hugging Face Hub: whether it can be reached (decided once per process with a short probe),
-pushing a saved run to it, and checking a Hub model from its description before it downloads.
+"""The Hugging Face Hub: whether it can be reached (a short probe, asked again a minute after a
+no), pushing a saved run to it, and checking a Hub model from its description before it downloads.
 
 Offline, ``from_pretrained("distilbert-base-uncased")`` takes most of a minute to fail while the Hub
 client retries; nothing here may wait on that, so every Hub path asks ``hub_reachable()`` first.
@@ -7,18 +7,21 @@ client retries; nothing here may wait on that, so every Hub path asks ``hub_reac
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
 import socket
 import threading
+import time
 from pathlib import Path
+
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
 HUB_HOST = "huggingface.co"
 PROBE_SECONDS = 3.0
+RETRY_SECONDS = 60.0  # how long "unreachable" is believed before the Hub is probed again
 # owner/name or a bare name: ASCII letters, digits, '-', '_' and '.', no '..', no leading '.' or
 # '-'. Matched whole (fullmatch): '$' alone would let a trailing newline through.
 _HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}", re.ASCII)
@@ -33,14 +36,11 @@ def is_hub_id(name: str) -> bool:
     return isinstance(name, str) and bool(_HUB_ID.fullmatch(name)) and ".." not in name
 
 
-@functools.cache
-def hub_reachable() -> bool:
-    """True when the Hub answers a TCP connection within a few seconds; ``HF_HUB_OFFLINE`` says no."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-        return False
+def _probe() -> bool:
+    """Whether the Hub answers a TCP connection within ``PROBE_SECONDS``."""
     result = []
 
-    def probe() -> None:
+    def connect() -> None:
         try:
             socket.create_connection((HUB_HOST, 443), timeout=PROBE_SECONDS).close()
             result.append(True)
@@ -48,10 +48,41 @@ def hub_reachable() -> bool:
             logger.info("the Hub is unreachable: %s", error)
 
     # Name resolution ignores socket timeouts, so the probe runs in a thread we stop waiting for.
-    thread = threading.Thread(target=probe, daemon=True)
+    thread = threading.Thread(target=connect, daemon=True)
     thread.start()
     thread.join(PROBE_SECONDS + 0.5)
     return bool(result)
+
+
+class HubProbe:
+    """``hub_reachable()``: True when the Hub can be reached; ``HF_HUB_OFFLINE`` says no.
+
+    A yes is kept for the life of the process; a no only for ``RETRY_SECONDS``, so a server that
+    started before its network was up comes online without a restart. One probe runs at a time:
+    callers meanwhile wait for its answer rather than probe again. ``cache_clear()`` forgets it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answer: bool | None = None
+        self._probed_at = 0.0
+
+    def __call__(self) -> bool:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+            return False
+        with self._lock:
+            stale = time.monotonic() - self._probed_at >= RETRY_SECONDS
+            if self._answer is None or (self._answer is False and stale):
+                self._answer = _probe()
+                self._probed_at = time.monotonic()
+            return self._answer
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._answer = None
+
+
+hub_reachable = HubProbe()
 
 
 def is_cached(repo_id: str) -> bool:
@@ -65,8 +96,23 @@ def is_cached(repo_id: str) -> bool:
 def require_hub(what: str, instead: str) -> None:
     """Raise ``ValueError`` in one sentence when ``what`` needs the Hub and it is unreachable."""
     if not hub_reachable():
-        raise ValueError(f"{what} must come from the Hugging Face Hub, which cannot be reached "
-                         f"from here (no network or HF_HUB_OFFLINE=1); {instead}")
+        raise UserError(f"{what} must come from the Hugging Face Hub, which cannot be reached "
+                        f"from here (no network or HF_HUB_OFFLINE=1); {instead}")
+
+
+def download_config(repo_id: str) -> Path:
+    """A Hub model's ``config.json`` (a few kilobytes) into the local cache; where it is there."""
+    from huggingface_hub import hf_hub_download
+
+    status_error, network_errors = _hub_errors()
+    try:
+        return Path(hf_hub_download(repo_id, "config.json"))
+    except status_error as error:
+        raise UserError(f"the Hub did not give the configuration of {repo_id}: "
+                        f"{_one_line(error)}") from error
+    except network_errors as error:
+        raise UserError(f"the Hub could not be asked for the configuration of {repo_id}: "
+                        f"{_one_line(error)}") from error
 
 
 PUSHED_NAMES = frozenset({"README.md", "vocab.txt", "merges.txt"})
@@ -114,12 +160,12 @@ def _saved_run(run: str) -> Path:
         if candidate.is_dir() and not candidate.resolve().name.startswith("."):
             path = candidate
     if path is None:
-        raise ValueError(f"expected the name or directory of a saved run, found {run!r}, which "
-                         "is neither")
+        raise UserError(f"expected the name or directory of a saved run, found {run!r}, which "
+                        "is neither")
     missing = [f for f in runs.RUN_FILES if not (path / f).is_file()]
     if missing:
-        raise ValueError(f"{run}: expected a complete saved run with {', '.join(runs.RUN_FILES)}, "
-                         f"found one without {', '.join(missing)}")
+        raise UserError(f"{run}: expected a complete saved run with {', '.join(runs.RUN_FILES)}, "
+                        f"found one without {', '.join(missing)}")
     return path
 
 
@@ -142,16 +188,16 @@ def push_run(run: str, repo_id: str, token: str | None = None, private: bool = T
     """
     directory = _saved_run(run)
     if not (is_hub_id(repo_id) and repo_id.count("/") == 1):
-        raise ValueError(f"expected a Hub repository id owner/name to push to, found {repo_id!r}")
+        raise UserError(f"expected a Hub repository id owner/name to push to, found {repo_id!r}")
     if not hub_reachable():
-        raise ValueError(f"cannot push to {repo_id}: the Hugging Face Hub cannot be reached from "
-                         "here (no network or HF_HUB_OFFLINE=1); the local run is untouched")
+        raise UserError(f"cannot push to {repo_id}: the Hugging Face Hub cannot be reached from "
+                        "here (no network or HF_HUB_OFFLINE=1); the local run is untouched")
     from huggingface_hub import HfApi, get_token
 
     token = token or None
     if token is None and get_token() is None:
-        raise ValueError(f"pushing to {repo_id} needs a Hugging Face token with write access: "
-                         "sign in, or set HF_TOKEN")
+        raise UserError(f"pushing to {repo_id} needs a Hugging Face token with write access: "
+                        "sign in, or set HF_TOKEN")
     status_error, network_errors = _hub_errors()
     api = HfApi(token=token)
     try:
@@ -162,12 +208,12 @@ def push_run(run: str, repo_id: str, token: str | None = None, private: bool = T
     except status_error as error:
         status = getattr(error.response, "status_code", None)
         if status in (401, 403):
-            raise ValueError(f"the token may not write to {repo_id}: {_one_line(error)}") from error
-        raise ValueError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
-                         "untouched") from error
+            raise UserError(f"the token may not write to {repo_id}: {_one_line(error)}") from error
+        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
+                        "untouched") from error
     except network_errors as error:
-        raise ValueError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
-                         "untouched") from error
+        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
+                        "untouched") from error
     logger.info("pushed %s to %s", directory, url)
     return str(url)
 
@@ -181,31 +227,31 @@ def check_hub_model(repo_id: str, max_bytes: int | None, purpose: str) -> None:
     ``from_pretrained`` reads) may not exceed ``max_bytes`` when it is given.
     """
     if purpose not in PURPOSES:
-        raise ValueError(f"expected purpose 'inference' or 'training', found {purpose!r}")
+        raise UserError(f"expected purpose 'inference' or 'training', found {purpose!r}")
     if not (isinstance(repo_id, str) and is_hub_id(repo_id)):
-        raise ValueError(f"expected a Hub model id (owner/name), found {repo_id!r}")
+        raise UserError(f"expected a Hub model id (owner/name), found {repo_id!r}")
     require_hub(f"the model {repo_id!r}", "name 'default' or a saved run instead")
     info = _model_info(repo_id)
     if info.private:
-        raise ValueError(f"{repo_id} is a private model; only public models can be loaded here")
+        raise UserError(f"{repo_id} is a private model; only public models can be loaded here")
     if info.gated:
-        raise ValueError(f"{repo_id} is gated (its owner grants access on request); only ungated "
-                         "public models can be loaded here")
+        raise UserError(f"{repo_id} is gated (its owner grants access on request); only ungated "
+                        "public models can be loaded here")
     _check_kind(repo_id, info, purpose)
     weights = [s for s in info.siblings or []
                if s.rfilename.endswith(".safetensors") and "/" not in s.rfilename]
     if not weights:
-        raise ValueError(f"{repo_id}: expected safetensors weights (model.safetensors), found "
-                         "none; pickled weights are never loaded")
+        raise UserError(f"{repo_id}: expected safetensors weights (model.safetensors), found "
+                        "none; pickled weights are never loaded")
     if max_bytes is not None:
         unknown = [s.rfilename for s in weights if s.size is None]
         if unknown:
-            raise ValueError(f"{repo_id}: the Hub did not give the size of {', '.join(unknown)}, "
-                             f"so it cannot be checked against the limit of {_mb(max_bytes)}")
+            raise UserError(f"{repo_id}: the Hub did not give the size of {', '.join(unknown)}, "
+                            f"so it cannot be checked against the limit of {_mb(max_bytes)}")
         total = sum(s.size for s in weights)
         if total > max_bytes:
-            raise ValueError(f"{repo_id}: expected at most {_mb(max_bytes)} of weights here, found "
-                             f"{_mb(total)} of safetensors files")
+            raise UserError(f"{repo_id}: expected at most {_mb(max_bytes)} of weights here, found "
+                            f"{_mb(total)} of safetensors files")
 
 
 def _mb(size: int) -> str:
@@ -221,15 +267,15 @@ def _model_info(repo_id: str):
     try:
         return HfApi().model_info(repo_id, files_metadata=True, timeout=INFO_SECONDS)
     except GatedRepoError as error:
-        raise ValueError(f"{repo_id} is gated (its owner grants access on request); only ungated "
-                         "public models can be loaded here") from error
+        raise UserError(f"{repo_id} is gated (its owner grants access on request); only ungated "
+                        "public models can be loaded here") from error
     except RepositoryNotFoundError as error:
-        raise ValueError(f"expected a public model on the Hugging Face Hub, found no model "
-                         f"{repo_id!r} (it does not exist, or it is private)") from error
+        raise UserError(f"expected a public model on the Hugging Face Hub, found no model "
+                        f"{repo_id!r} (it does not exist, or it is private)") from error
     except status_error as error:
-        raise ValueError(f"the Hub did not describe {repo_id}: {_one_line(error)}") from error
+        raise UserError(f"the Hub did not describe {repo_id}: {_one_line(error)}") from error
     except network_errors as error:
-        raise ValueError(f"the Hub could not be asked about {repo_id}: {_one_line(error)}") from error
+        raise UserError(f"the Hub could not be asked about {repo_id}: {_one_line(error)}") from error
 
 
 def _check_kind(repo_id: str, info, purpose: str) -> None:
@@ -246,10 +292,10 @@ def _check_kind(repo_id: str, info, purpose: str) -> None:
         if tag == "token-classification" or any(str(h).endswith("ForTokenClassification")
                                                 for h in heads):
             return
-        raise ValueError(f"expected a token-classification (NER) model to highlight with, found "
-                         f"{repo_id} with {found}; a model without a NER head cannot highlight: "
-                         "fine-tune it first")
+        raise UserError(f"expected a token-classification (NER) model to highlight with, found "
+                        f"{repo_id} with {found}; a model without a NER head cannot highlight: "
+                        "fine-tune it first")
     if tag in ENCODER_PIPELINE_TAGS or model_type in ENCODER_MODEL_TYPES:
         return
-    raise ValueError(f"expected a token-classification model or a text encoder (BERT, RoBERTa, "
-                     f"DeBERTa, ...) to fine-tune, found {repo_id} with {found}")
+    raise UserError(f"expected a token-classification model or a text encoder (BERT, RoBERTa, "
+                    f"DeBERTa, ...) to fine-tune, found {repo_id} with {found}")

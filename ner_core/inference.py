@@ -16,6 +16,7 @@ import torch
 from . import models
 from .config import INFERENCE_PRECISIONS as PRECISIONS
 from .config import TrainConfig
+from .errors import UserError
 from .features import Window, windows_for_sentences
 from .labels import spans
 from .text import segment
@@ -61,12 +62,12 @@ class Recognizer:
         measures how much).
         """
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, found {precision!r}")
+            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, found {precision!r}")
         int8 = precision == "int8"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() and not int8
                                               else "cpu"))
         if int8 and self.device.type != "cpu":
-            raise ValueError(f"int8 quantization runs on the CPU, found device {self.device}")
+            raise UserError(f"int8 quantization runs on the CPU, found device {self.device}")
         self.source = models.resolve(model, local_paths)
         self.model, self.tokenizer = models.load_for_inference(self.source)
         self.precision = precision
@@ -97,15 +98,15 @@ class Recognizer:
     def recognize_batch(self, texts: list[str], threshold: float = 0.0) -> list[list[dict]]:
         """``recognize`` for many texts at once: their windows share length-sorted batches."""
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, found {threshold!r}")
+            raise UserError(f"threshold must be between 0 and 1, found {threshold!r}")
         sentences, doc_ids, owners = [], [], []
         n_paragraphs = 0
         for t, text in enumerate(texts):
             if not isinstance(text, str):
-                raise ValueError(f"text {t}: expected a string, found {type(text).__name__}")
+                raise UserError(f"text {t}: expected a string, found {type(text).__name__}")
             if len(text) > self.max_text_chars:
-                raise ValueError(f"text {t}: expected at most {self.max_text_chars:,} characters, "
-                                 f"found {len(text):,}; split it into parts")
+                raise UserError(f"text {t}: expected at most {self.max_text_chars:,} characters, "
+                                f"found {len(text):,}; split it into parts")
             for paragraph in segment(text):
                 # A paragraph is the document a model trained with document context reads.
                 doc_ids.extend([n_paragraphs] * len(paragraph))

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from datasets import DatasetDict
 
 from . import runs
 from .config import TrainConfig
+from .errors import UserError
 from .training import TrainProgress, TrainResult, fine_tune
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,15 @@ logger = logging.getLogger(__name__)
 MAX_LOG_LINES = 500
 # What a full or read-only disk, or a directory without permission, raises on write.
 UNWRITABLE = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
+@dataclass
+class LoadedData:
+    """What a fine-tune trains on: its splits, and the further keyword arguments of ``fine_tune``
+    that go with them (replayed data, where each came from)."""
+
+    splits: DatasetDict
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ class FineTuneJobs:
         or the run cannot be written where it should go.
 
         ``load_data`` is called in the job's thread, so slow loading does not hold the caller; it
-        returns the data, or the data and more keyword arguments of ``fine_tune`` (replay data).
+        returns a ``LoadedData``.
         Past ``budget_seconds`` the run is stopped and what it trained is saved. ``options`` are
         further keyword arguments of ``fine_tune`` (where the data came from, say).
         """
@@ -131,8 +142,8 @@ class FineTuneJobs:
         runs.check_writable(output_dir.parent)
         with self._lock:
             if self._snapshot.active:
-                raise ValueError(f"a fine-tune ({self._snapshot.run_name}) is already running; "
-                                 "wait for it to finish or stop it first")
+                raise UserError(f"a fine-tune ({self._snapshot.run_name}) is already running; "
+                                "wait for it to finish or stop it first")
             self._stop.discard()
             self._stop = StopRequest.new(budget_seconds)
             self._snapshot = JobSnapshot("running", output_dir.name, config=config, owner=owner,
@@ -228,16 +239,13 @@ class FineTuneJobs:
         """The fine-tune's result; ``None`` when stopped before training began."""
         with self._lock:
             self._note(f"loading data and {config.base_model}")
-        data = load_data()
-        if isinstance(data, tuple):
-            data, more = data
-            options = {**options, **more}
+        loaded = load_data()
         if self._stop.requested():
             return None
         with self._lock:
-            self._note(f"training on {len(data['train']):,} sentences")
-        return self._run(config, data, output_dir, on_event=self._on_event, should_stop=self._stop,
-                         **options)
+            self._note(f"training on {len(loaded.splits['train']):,} sentences")
+        return self._run(config, loaded.splits, output_dir, on_event=self._on_event,
+                         should_stop=self._stop, **{**options, **loaded.options})
 
 
 def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:

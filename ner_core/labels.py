@@ -9,6 +9,8 @@ import re
 
 from seqeval.metrics.sequence_labeling import get_entities
 
+from .errors import UserError
+
 # The label order of the Hugging Face ``conll2003`` dataset: models trained on the Hub version and
 # ours agree on ids.
 CONLL2003_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -101,15 +103,15 @@ def extend_labels(model_labels: list[str], data_labels: list[str]) -> list[str]:
     >>> extend_labels(["O", "B-PER", "I-PER"], ["O", "S-PER", "E-PER"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: expected the data's labels (O, S-PER, E-PER) and the model's (O, B-PER, I-PER) ...
+    ner_core.errors.UserError: expected the data's labels (O, S-PER, E-PER) and the model's (O, B-PER, I-PER) ...
     """
     foreign = [label for label in dict.fromkeys([*data_labels, *model_labels])
                if not is_valid_tag(label)]
     if foreign or "O" not in model_labels:
-        raise ValueError(f"expected the data's labels ({', '.join(data_labels)}) and the model's "
-                         f"({', '.join(model_labels)}) to be IOB2 labels (O, B-TYPE, I-TYPE) so "
-                         "that the data's can extend the model's, found "
-                         f"{', '.join(foreign) or 'no O among the model labels'}")
+        raise UserError(f"expected the data's labels ({', '.join(data_labels)}) and the model's "
+                        f"({', '.join(model_labels)}) to be IOB2 labels (O, B-TYPE, I-TYPE) so "
+                        "that the data's can extend the model's, found "
+                        f"{', '.join(foreign) or 'no O among the model labels'}")
     known = set(model_labels)
     added = [f"{prefix}-{kind}" for kind in entity_types(data_labels) for prefix in ("B", "I")]
     return list(model_labels) + [label for label in added if label not in known]

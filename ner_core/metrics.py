@@ -9,6 +9,7 @@ from __future__ import annotations
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.scheme import IOB2
 
+from .errors import UserError
 from .labels import spans
 
 MODES = ("default", "strict")
@@ -17,7 +18,7 @@ ERROR_KINDS = ("missed", "spurious", "wrong type", "wrong boundary")
 
 def _seqeval_mode(mode: str) -> dict:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, found {mode!r}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}, found {mode!r}")
     return {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
 
 
@@ -31,9 +32,9 @@ def score(gold: list[list[str]], predicted: list[list[str]], mode: str = "defaul
     {'precision': 0.0, 'recall': 0.0, 'f1': 0.0, 'support': 1}
     """
     if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
-        raise ValueError("gold and predicted tags must have one tag per word of every sentence")
+        raise UserError("gold and predicted tags must have one tag per word of every sentence")
     if not any(gold):
-        raise ValueError("expected at least one tagged word to score, found none")
+        raise UserError("expected at least one tagged word to score, found none")
     report = classification_report(gold, predicted, output_dict=True, zero_division=0,
                                    **_seqeval_mode(mode))
     micro = report.pop("micro avg")

@@ -9,10 +9,12 @@ paths or the Hub. Only safetensors weights are ever loaded.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import hub, runs
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +25,32 @@ BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 @dataclass(frozen=True)
 class ModelSource:
+    """A resolved model name: where its files are, and what has been read of them.
+
+    A name is resolved once; the checks, the settings it passes on and the loaders all ask this
+    object, which reads each of its files (``config.json``, labels, ``train_config.json``) at most
+    once. It pickles, so it crosses into a forked worker with the rest of a fine-tune's plan.
+    """
+
     name: str  # as the user wrote it
     kind: str  # "default", "encoder", "run", "directory" or "hub"
     location: str  # a directory, or a Hub id for kind "hub"
+    _read: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def path(self) -> Path | None:
         return None if self.kind == "hub" else Path(self.location)
+
+    def once(self, what: str, read: Callable[[], object]):
+        """``read()`` the first time ``what`` is asked of this model, its answer after that."""
+        if what not in self._read:
+            self._read[what] = read()
+        return self._read[what]
+
+
+def bundled_present() -> bool:
+    """Whether the bundled model ``default`` is here: ``assets/model/`` holds its weights."""
+    return (BUNDLED_DIR / "model.safetensors").is_file()
 
 
 def encoder_dir() -> Path:
@@ -45,12 +66,12 @@ def resolve(name: str, local_paths: bool = True) -> ModelSource:
     only ``default``, ``minilm``, saved runs and Hub ids are accepted.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"expected a model name, found {name!r}")
+        raise UserError(f"expected a model name, found {name!r}")
     name = name.strip()
     if name == DEFAULT:
-        if not (BUNDLED_DIR / "model.safetensors").is_file():
-            raise ValueError(f"the bundled model 'default' is missing: {BUNDLED_DIR} holds no "
-                             "model.safetensors; train one or name another model")
+        if not bundled_present():
+            raise UserError(f"the bundled model 'default' is missing: {BUNDLED_DIR} holds no "
+                            "model.safetensors; train one or name another model")
         return ModelSource(name, "default", str(BUNDLED_DIR))
     if name == ENCODER:
         return ModelSource(name, "encoder", str(encoder_dir()))
@@ -65,24 +86,24 @@ def resolve(name: str, local_paths: bool = True) -> ModelSource:
     if hub.is_hub_id(name):
         if not local_paths and path.exists():
             # transformers reads an existing directory before the Hub: refuse rather than load it.
-            raise ValueError(f"expected 'default', '{ENCODER}', a saved run or a Hub id, found "
-                             f"{name!r}, which is also a path on this machine; names typed into "
-                             "the page are never read as paths")
+            raise UserError(f"expected 'default', '{ENCODER}', a saved run or a Hub id, found "
+                            f"{name!r}, which is also a path on this machine; names typed into "
+                            "the page are never read as paths")
         if not hub.hub_reachable() and hub.is_cached(name):
             return ModelSource(name, "hub", name)  # loads from the local cache, offline
         hub.require_hub(f"the model {name!r} is not a saved run or a directory, so it",
                         "name 'default', 'minilm', a saved run or a model directory instead")
         return ModelSource(name, "hub", name)
-    raise ValueError(f"expected 'default', '{ENCODER}', a saved run, a model directory or a Hub id "
-                     f"(owner/name), found {name!r}")
+    raise UserError(f"expected 'default', '{ENCODER}', a saved run, a model directory or a Hub id "
+                    f"(owner/name), found {name!r}")
 
 
 def _check_model_dir(path: Path) -> None:
     if not (path / "config.json").is_file():
-        raise ValueError(f"{path}: expected a model directory with config.json, found none")
+        raise UserError(f"{path}: expected a model directory with config.json, found none")
     if not any(path.glob("*.safetensors")):
         found = f"only {_pickled(path)}" if _pickled(path) else "none"
-        raise ValueError(f"{path}: expected safetensors weights (model.safetensors), found {found}")
+        raise UserError(f"{path}: expected safetensors weights (model.safetensors), found {found}")
 
 
 def _pickled(path: Path) -> str:
@@ -101,20 +122,24 @@ def _check_unfinished_run(name: str) -> None:
         return
     missing = [f for f in runs.RUN_FILES if not (directory / f).is_file()]
     pickled = _pickled(directory) if "model.safetensors" in missing else ""
-    raise ValueError(f"{name}: expected a saved run with {', '.join(runs.RUN_FILES)}, found one "
-                     f"without {', '.join(missing)}" + (f"; it holds {pickled}" if pickled else ""))
+    raise UserError(f"{name}: expected a saved run with {', '.join(runs.RUN_FILES)}, found one "
+                    f"without {', '.join(missing)}" + (f"; it holds {pickled}" if pickled else ""))
 
 
 def _config_json(source: ModelSource) -> dict | None:
     """The model's ``config.json`` without loading it: from its directory or the Hub cache;
     ``None`` for a Hub model not in the cache (training checks once it has loaded the model)."""
     if source.path is not None:
-        return runs.read_json(source.path / "config.json") or {}
+        return source.once("config.json", lambda: runs.read_json(source.path / "config.json") or {})
     if hub.is_cached(source.location):
         from huggingface_hub import try_to_load_from_cache
 
-        return runs.read_json(Path(try_to_load_from_cache(source.location, "config.json")))
-    return None
+        return source.once("config.json", lambda: runs.read_json(
+            Path(try_to_load_from_cache(source.location, "config.json"))))
+    if hub.hub_reachable():
+        return source.once("config.json", lambda: runs.read_json(
+            hub.download_config(source.location)))
+    return None  # not remembered: once training has downloaded it, it is in the cache
 
 
 def max_positions(source: ModelSource) -> int | None:
@@ -127,22 +152,47 @@ def max_positions(source: ModelSource) -> int | None:
     return limit if isinstance(limit, int) else None
 
 
+def compute_parameters(source: ModelSource) -> int | None:
+    """The parameters a model computes with for each token: all but its embeddings, counted from
+    its ``config.json`` on PyTorch's meta device (nothing is allocated or downloaded but the
+    configuration); ``None`` when the configuration cannot be had (a Hub model, offline).
+
+    Training time grows with it, whatever the architecture, so it scales time estimates.
+    """
+    config = _config_json(source)
+    if config is None:
+        return None
+
+    def count() -> int:
+        import torch
+        from transformers import AutoConfig, AutoModel
+
+        model_config = AutoConfig.for_model(**config)
+        with torch.device("meta"):
+            model = AutoModel.from_config(model_config)
+        embeddings = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding)
+                      for p in m.parameters()}
+        return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+
+    return source.once("compute_parameters", count)
+
+
 def check_case_feature(source: ModelSource, case_feature: bool) -> None:
     """``ValueError`` when capitals are to be marked in ``token_type_ids`` of a model that has no
     token type embeddings (DistilBERT, say); read from ``config.json`` before any work starts."""
     config = _config_json(source)
     if case_feature and config is not None and config.get("type_vocab_size", 0) < 2:
-        raise ValueError(f"case_feature needs a model with token type embeddings (BERT-like), "
-                         f"found {config.get('model_type', 'a model without them')} "
-                         f"({source.name})")
+        raise UserError(f"case_feature needs a model with token type embeddings (BERT-like), "
+                        f"found {config.get('model_type', 'a model without them')} "
+                        f"({source.name})")
 
 
 def check_max_length(source: ModelSource, max_length: int) -> None:
     """``ValueError`` quoting ``max_length`` when the model cannot read windows that long."""
     limit = max_positions(source)
     if limit is not None and max_length > limit:
-        raise ValueError(f"max_length must be at most {limit} for {source.name}, "
-                         f"found {max_length}")
+        raise UserError(f"max_length must be at most {limit} for {source.name}, "
+                        f"found {max_length}")
 
 
 def _offline(source: ModelSource) -> dict:
@@ -155,8 +205,8 @@ def load_tokenizer(source: ModelSource):
 
     tokenizer = AutoTokenizer.from_pretrained(source.location, **_offline(source))
     if not tokenizer.is_fast:
-        raise ValueError(f"{source.name}: expected a model with a fast tokenizer (word offsets "
-                         "need one), found a slow one")
+        raise UserError(f"{source.name}: expected a model with a fast tokenizer (word offsets "
+                        "need one), found a slow one")
     return tokenizer
 
 
@@ -167,22 +217,24 @@ def load_for_inference(source: ModelSource):
 
     model = _from_pretrained(AutoModelForTokenClassification, source, dtype=torch.float32)
     if _has_generic_labels(model.config.id2label):
-        raise ValueError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
-                         "a model without them (an encoder: fine-tune it first)")
+        raise UserError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
+                        "a model without them (an encoder: fine-tune it first)")
     return model.eval(), load_tokenizer(source)
 
 
 def trained_labels(source: ModelSource) -> list[str] | None:
     """The labels of a trained NER model in id order; ``None`` for an encoder (no entity labels).
 
-    Read from its configuration alone, before any weights are loaded.
+    Read from its ``config.json`` alone, before any weights are loaded.
     """
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(source.location, **_offline(source))
-    if _has_generic_labels(config.id2label):
+    config = _config_json(source)
+    if config is None:
+        raise UserError(f"the configuration of {source.name} cannot be read: it is not in the "
+                        "local cache and the Hugging Face Hub cannot be reached")
+    id2label = {int(i): str(label) for i, label in (config.get("id2label") or {}).items()}
+    if _has_generic_labels(id2label):
         return None
-    return [config.id2label[i] for i in sorted(config.id2label)]
+    return [id2label[i] for i in sorted(id2label)]
 
 
 def load_for_training(source: ModelSource, labels: list[str]):
@@ -227,9 +279,9 @@ def extend_head(model, labels: list[str], name: str = "the model") -> None:
     head = getattr(model, "classifier", None)
     old = model.config.num_labels
     if not isinstance(head, torch.nn.Linear) or head.out_features != old:
-        raise ValueError(f"{name}: expected a token-classification head 'classifier' with "
-                         f"{old} outputs to extend, found {type(head).__name__} in a "
-                         f"{model.config.model_type} model")
+        raise UserError(f"{name}: expected a token-classification head 'classifier' with "
+                        f"{old} outputs to extend, found {type(head).__name__} in a "
+                        f"{model.config.model_type} model")
     old_labels = [model.config.id2label[i] for i in range(old)]
     rows, biases = [head.weight.data], [head.bias.data]
     for label in labels[old:]:
@@ -256,8 +308,8 @@ def _from_pretrained(model_class, source: ModelSource, **kwargs):
         # A Hub model (or one in the cache) that has only pytorch_model.bin lands here.
         if "safetensors" not in str(error):
             raise
-        raise ValueError(f"{source.name}: expected safetensors weights (model.safetensors), found "
-                         "none; pickled weights (pytorch_model.bin) are never loaded") from None
+        raise UserError(f"{source.name}: expected safetensors weights (model.safetensors), found "
+                        "none; pickled weights (pytorch_model.bin) are never loaded") from None
 
 
 def _has_generic_labels(id2label: dict | None) -> bool:
@@ -266,4 +318,7 @@ def _has_generic_labels(id2label: dict | None) -> bool:
 
 def train_config_of(source: ModelSource) -> dict | None:
     """The ``train_config.json`` saved with a model, if it has one."""
-    return runs.read_json(source.path / "train_config.json") if source.path else None
+    if source.path is None:
+        return None
+    return source.once("train_config.json",
+                       lambda: runs.read_json(source.path / "train_config.json"))

@@ -1,7 +1,7 @@
 """The texts of a file, one record at a time: ``.txt``, ``.jsonl``, ``.csv`` and ``.tsv``.
 
 Files are read a line at a time, never whole, so a gigabyte of input costs the memory of a line.
-Each record knows the line it starts on; bad input is a ``ValueError`` naming the file, the line
+Each record knows the line it starts on; bad input is a ``UserError`` naming the file, the line
 and what was expected. What is written for a record and its entities (a JSON object, CSV rows) is
 decided here too, so the command line and the app write the same files.
 """
@@ -15,6 +15,9 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import utf8
+from .errors import UserError
 
 FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 TEXT_FIELD = "text"  # the JSONL field or CSV column read unless another is named
@@ -47,8 +50,8 @@ def input_format(path: str | Path) -> str:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: expected a file ending in .txt, .jsonl, .csv or .tsv, "
-                         f"found {suffix or 'no extension'!r}")
+        raise UserError(f"{path}: expected a file ending in .txt, .jsonl, .csv or .tsv, "
+                        f"found {suffix or 'no extension'!r}")
     return FORMATS[suffix]
 
 
@@ -63,7 +66,7 @@ def read_records(path: str | Path, text_field: str = TEXT_FIELD, *, max_chars: i
     path = Path(path)
     fmt = input_format(path)
     if not path.is_file():
-        raise ValueError(f"{path}: expected a {fmt} file, found no such file")
+        raise UserError(f"{path}: expected a {fmt} file, found no such file")
     with path.open("rb") as handle:
         if fmt == "txt":
             records = _text_records(path, handle, max_chars, on_skip)
@@ -84,12 +87,35 @@ def csv_columns(path: str | Path) -> list[str]:
     path = Path(path)
     fmt = input_format(path)
     if fmt not in _DIALECTS:
-        raise ValueError(f"{path}: expected a .csv or .tsv file, found a {fmt} file")
+        raise UserError(f"{path}: expected a .csv or .tsv file, found a {fmt} file")
     if not path.is_file():
-        raise ValueError(f"{path}: expected a {fmt} file, found no such file")
+        raise UserError(f"{path}: expected a {fmt} file, found no such file")
     with path.open("rb") as handle:
         rows = _rows(path, handle, fmt, {})
         return _header(path, next(rows, None))[1]
+
+
+def text_fields(path: str | Path) -> list[str]:
+    """Where a file's texts can be read from (for a field picker): a CSV/TSV file's columns, the
+    string fields of a JSONL file's first object, else ``text`` (a text file, or a JSONL file whose
+    first line is not an object: reading its records says what is wrong)."""
+    path = Path(path)
+    fmt = input_format(path)
+    if fmt in _DIALECTS:
+        return csv_columns(path)
+    if fmt == "txt":
+        return [TEXT_FIELD]
+    if not path.is_file():
+        raise UserError(f"{path}: expected a {fmt} file, found no such file")
+    with path.open("rb") as handle:
+        lines = _lines(path, handle, MAX_LINE_BYTES, refuse_longer=True)
+        first = next((line for _, line, _ in lines if line.strip()), "")
+    try:
+        value = json.loads(first)
+    except json.JSONDecodeError:
+        return [TEXT_FIELD]
+    names = [k for k, v in value.items() if isinstance(v, str)] if isinstance(value, dict) else []
+    return names or [TEXT_FIELD]
 
 
 def output_object(record: Record, entities: list[dict]) -> dict:
@@ -134,16 +160,16 @@ def _json_records(path: Path, handle, text_field: str) -> Iterator[Record]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: expected a JSON object, found invalid JSON "
-                             f"({error.msg} at column {error.colno})") from None
+            raise UserError(f"{path}:{number}: expected a JSON object, found invalid JSON "
+                            f"({error.msg} at column {error.colno})") from None
         if not isinstance(value, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object, found {_kind(value)}")
+            raise UserError(f"{path}:{number}: expected a JSON object, found {_kind(value)}")
         if text_field not in value:
-            raise ValueError(f"{path}:{number}: expected a field {text_field!r}, found "
-                             f"{_names('field', list(value))}")
+            raise UserError(f"{path}:{number}: expected a field {text_field!r}, found "
+                            f"{_names('field', list(value))}")
         if not isinstance(value[text_field], str):
-            raise ValueError(f"{path}:{number}: expected a string in the field {text_field!r}, "
-                             f"found {_kind(value[text_field])}")
+            raise UserError(f"{path}:{number}: expected a string in the field {text_field!r}, "
+                            f"found {_kind(value[text_field])}")
         yield Record(number, value[text_field], value, end)
 
 
@@ -152,24 +178,24 @@ def _table_records(path: Path, handle, column: str, fmt: str) -> Iterator[Record
     rows = _rows(path, handle, fmt, read)
     header_line, columns = _header(path, next(rows, None))
     if column not in columns:
-        raise ValueError(f"{path}:{header_line}: expected a column {column!r}, found "
-                         f"{_names('column', columns)}")
+        raise UserError(f"{path}:{header_line}: expected a column {column!r}, found "
+                        f"{_names('column', columns)}")
     at = columns.index(column)
     for number, row in rows:
         if len(row) != len(columns):
-            raise ValueError(f"{path}:{number}: expected {len(columns)} fields as in the header, "
-                             f"found {len(row)}")
+            raise UserError(f"{path}:{number}: expected {len(columns)} fields as in the header, "
+                            f"found {len(row)}")
         yield Record(number, row[at], dict(zip(columns, row)), read["end"])
 
 
 def _header(path: Path, first) -> tuple[int, list[str]]:
     if first is None:
-        raise ValueError(f"{path}:1: expected a header row naming the columns, found no rows")
+        raise UserError(f"{path}:1: expected a header row naming the columns, found no rows")
     number, columns = first
     repeated = sorted({name for name in columns if columns.count(name) > 1})
     if repeated:
-        raise ValueError(f"{path}:{number}: expected distinct column names in the header, found "
-                         f"{', '.join(map(repr, repeated))} more than once")
+        raise UserError(f"{path}:{number}: expected distinct column names in the header, found "
+                        f"{', '.join(map(repr, repeated))} more than once")
     return number, columns
 
 
@@ -190,8 +216,8 @@ def _rows(path: Path, handle, fmt: str, read: dict) -> Iterator[tuple[int, list[
         except StopIteration:
             return
         except csv.Error as error:
-            raise ValueError(f"{path}:{reader.line_num}: expected {fmt.upper()} fields, found an "
-                             f"error: {error}") from None
+            raise UserError(f"{path}:{reader.line_num}: expected {fmt.upper()} fields, found an "
+                            f"error: {error}") from None
         if row:
             yield start, row
 
@@ -206,50 +232,28 @@ def _lines(path: Path, handle, limit: int | None, refuse_longer: bool):
             return
         position += len(raw)
         if number == 1:
-            raw = _without_bom(path, raw)
+            raw = utf8.without_bom(raw, path)
         if limit is not None and len(raw) > limit and not raw.endswith(b"\n"):
             if refuse_longer:
-                raise ValueError(f"{path}:{number}: expected a line of at most {limit:,} bytes, "
-                                 "found a longer one")
+                raise UserError(f"{path}:{number}: expected a line of at most {limit:,} bytes, "
+                                "found a longer one")
             position += _read_past(path, handle, number, raw)
             yield number, None, position
         else:
-            yield number, _decode(path, number, raw), position
+            yield number, utf8.decode(raw, path, number), position
 
 
 def _read_past(path: Path, handle, number: int, start: bytes) -> int:
     """Read the rest of a line too long to hold, piece by piece, checking that it is UTF-8.
     Returns the bytes read after ``start``."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    _decode(path, number, start, decoder)
+    utf8.decode(start, path, number, decoder=decoder)
     offset = len(start)
     while not (piece := handle.readline(_READ_PAST_BYTES)).endswith(b"\n") and piece:
-        _decode(path, number, piece, decoder, offset)
+        utf8.decode(piece, path, number, decoder=decoder, offset=offset)
         offset += len(piece)
-    _decode(path, number, piece, decoder, offset, final=True)
+    utf8.decode(piece, path, number, decoder=decoder, offset=offset, final=True)
     return offset + len(piece) - len(start)
-
-
-def _without_bom(path: Path, raw: bytes) -> bytes:
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ValueError(f"{path}:1: expected UTF-8 text, found UTF-16 (it starts with a UTF-16 "
-                         "byte-order mark); save the file as UTF-8")
-    return raw.removeprefix(codecs.BOM_UTF8)
-
-
-def _decode(path: Path, number: int, raw: bytes, decoder=None, offset: int = 0,
-            final: bool = False) -> str:
-    """``raw`` (the bytes of line ``number`` from ``offset`` on) as text, or a ``ValueError``."""
-    if b"\x00" in raw:
-        raise ValueError(f"{path}:{number}: expected UTF-8 text, found binary data (a NUL byte)")
-    pending = len(decoder.buffer) if decoder is not None else 0
-    try:
-        return raw.decode("utf-8") if decoder is None else decoder.decode(raw, final)
-    except UnicodeDecodeError as error:
-        at = offset - pending + error.start + 1
-        raise ValueError(f"{path}:{number}: expected UTF-8 text, found the byte "
-                         f"0x{error.object[error.start]:02x} (byte {at:,} of the line) that UTF-8 "
-                         "does not allow there") from None
 
 
 def _kind(value) -> str:

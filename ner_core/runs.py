@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .errors import UserError
+
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,99}$")
 PARTIAL_PREFIX = ".partial-"
@@ -89,7 +91,7 @@ def check_writable(directory: Path | None = None) -> None:
             os.close(descriptor)
             probe.unlink(missing_ok=True)
     except OSError as error:
-        raise ValueError(not_writable(directory, error)) from None
+        raise UserError(not_writable(directory, error)) from None
 
 
 def not_writable(directory: Path, error: OSError) -> str:
@@ -166,7 +168,7 @@ def publish(staging: Path, final: Path) -> None:
         staging.rename(final)
         return
     if not is_complete(final):
-        raise ValueError(f"{final} exists and is not a saved run; refusing to replace it")
+        raise UserError(f"{final} exists and is not a saved run; refusing to replace it")
     if not _exchange(staging, final):
         retired = final.parent / f"{PARTIAL_PREFIX}{final.name}-old-{os.getpid()}"
         final.rename(retired)
@@ -224,7 +226,7 @@ def delete_run(name: str, directory: Path | None = None) -> None:
     directory = runs_dir() if directory is None else directory
     path = run_path(name, directory)
     if path is None:
-        raise ValueError(f"expected the name of a saved run, found {name!r}")
+        raise UserError(f"expected the name of a saved run, found {name!r}")
     retired = directory / f"{PARTIAL_PREFIX}{name}-deleted-{os.getpid()}"
     path.rename(retired)
     shutil.rmtree(retired)

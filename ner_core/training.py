@@ -17,16 +17,24 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
-from transformers import (DataCollatorForTokenClassification, PrinterCallback, Trainer,
-                          TrainerCallback, TrainingArguments, set_seed)
+from transformers import (
+    DataCollatorForTokenClassification,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from . import continued, models, runs
 from .card import model_card
 from .config import TrainConfig
+from .errors import UserError
 from .evaluation import evaluate
 from .features import IGNORE, Window, windows_for_sentences
 from .inference import Recognizer
 from .metrics import score
+from .plan import inherited_settings
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +134,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               on_event: Callable[[TrainProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None, overwrite: bool = False,
               half: bool = False, data_source: str | None = None,
-              replay: DatasetDict | None = None, replay_source: str | None = None) -> TrainResult:
+              replay: DatasetDict | None = None, replay_source: str | None = None,
+              base: models.ModelSource | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
@@ -138,25 +147,26 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
 
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
+    ``base`` is ``config.base_model`` already resolved (a ``FineTunePlan``'s), so it is not again.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not overwrite:
-        raise ValueError(f"{output_dir} already exists; choose another output or allow overwriting")
+        raise UserError(f"{output_dir} already exists; choose another output or allow overwriting")
     if output_dir.exists() and not runs.is_complete(output_dir):
-        raise ValueError(f"{output_dir} exists and is not a saved run; overwriting replaces only runs")
+        raise UserError(f"{output_dir} exists and is not a saved run; overwriting replaces only runs")
     if "train" not in data:
-        raise ValueError(f"expected a 'train' split in the data, found {', '.join(data) or 'none'}")
+        raise UserError(f"expected a 'train' split in the data, found {', '.join(data) or 'none'}")
     set_seed(config.seed)
-    source = models.resolve(config.base_model)
+    source = base if base is not None else models.resolve(config.base_model)
     model_labels = models.trained_labels(source)
     parent = None
     if model_labels is not None:
         data, replay_train = continued.onto_model_labels(model_labels, data, replay)
         parent = {"model": config.base_model, "labels": model_labels,
-                  "inherited": continued.inherited_settings(source)}
+                  "inherited": inherited_settings(source)}
     elif replay is not None:
-        raise ValueError(f"replay expected a trained model to continue from, found the encoder "
-                         f"{config.base_model!r}, which has no earlier training data to replay")
+        raise UserError(f"replay expected a trained model to continue from, found the encoder "
+                        f"{config.base_model!r}, which has no earlier training data to replay")
     labels = data["train"].features["ner_tags"].feature.names
     model, tokenizer = models.load_for_training(source, labels)
     # A Hub model is in the cache by now, so its configuration can be read.

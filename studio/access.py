@@ -9,9 +9,13 @@ limit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
+from ner_core.errors import UserError
+
 ACCESS_CHOICES = ("anyone", "signed-in", "owner")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 # Defaults on a Space; off a Space there is no limit.
 SPACE_DEFAULTS = {
@@ -34,30 +38,40 @@ def space_owner() -> str | None:
     return os.environ.get("SPACE_AUTHOR_NAME") or os.environ["SPACE_ID"].split("/")[0]
 
 
+def int_setting(name: str, default: int | None) -> int | None:
+    """The whole number (at least 1) that the environment variable ``name`` holds; ``default``
+    when it is unset or blank.
+
+    >>> int_setting("NER_NOT_SET_ANYWHERE", 300)
+    300
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    # ASCII digits only: int() would also take '1_000' and digits of other scripts.
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise UserError(f"the setting {name} must be a whole number, found {raw!r}")
+    value = int(raw)
+    if value < 1:
+        raise UserError(f"the setting {name} must be at least 1, found {value}")
+    return value
+
+
 def limit(name: str) -> int | None:
     """The limit ``name`` (one of ``SPACE_DEFAULTS``): its variable, else the Space default, else none.
 
     >>> import os; os.environ.pop("SPACE_ID", None); limit("NER_MAX_EPOCHS") is None
     True
     """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return SPACE_DEFAULTS[name] if on_space() else None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"the setting {name} must be a whole number, found {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"the setting {name} must be at least 1, found {value}")
-    return value
+    return int_setting(name, SPACE_DEFAULTS[name] if on_space() else None)
 
 
 def finetune_access() -> str:
     """``NER_FINETUNE_ACCESS``: ``signed-in`` by default on a Space, ``anyone`` elsewhere."""
     value = os.environ.get("NER_FINETUNE_ACCESS", "").strip() or ("signed-in" if on_space() else "anyone")
     if value not in ACCESS_CHOICES:
-        raise ValueError(f"the setting NER_FINETUNE_ACCESS must be one of {', '.join(ACCESS_CHOICES)}, "
-                         f"found {value!r}")
+        raise UserError(f"the setting NER_FINETUNE_ACCESS must be one of {', '.join(ACCESS_CHOICES)}, "
+                        f"found {value!r}")
     return value
 
 
@@ -91,11 +105,11 @@ def check_may_start(who: Visitor, what: str = "fine-tune") -> None:
     ``what`` else that writes what others train on, such as adding to a dataset)."""
     access = finetune_access()
     if access == "signed-in" and who.username is None:
-        raise ValueError(f"sign in with Hugging Face (the button at the top of the page) to "
-                         f"{what} on this Space")
+        raise UserError(f"sign in with Hugging Face (the button at the top of the page) to "
+                        f"{what} on this Space")
     if access == "owner" and not who.is_space_owner:
-        raise ValueError(f"only the owner of this Space ({space_owner()}) may {what} here; "
-                         f"duplicate the Space to {what} yourself")
+        raise UserError(f"only the owner of this Space ({space_owner()}) may {what} here; "
+                        f"duplicate the Space to {what} yourself")
 
 
 def may_manage(who: Visitor, owner: str | None) -> bool:
@@ -119,17 +133,17 @@ def owner_label(owner: str | None) -> str:
 def check_epochs(epochs: float) -> None:
     most = limit("NER_MAX_EPOCHS")
     if most is not None and epochs > most:
-        raise ValueError(f"epochs must be at most {most} on this server (NER_MAX_EPOCHS), "
-                         f"found {epochs:g}")
+        raise UserError(f"epochs must be at most {most} on this server (NER_MAX_EPOCHS), "
+                        f"found {epochs:g}")
 
 
 def check_cpu_sentences(sentences: int) -> None:
     """Training sentences of a fine-tune on the CPU, against ``NER_MAX_CPU_TRAIN_SENTENCES``."""
     most = limit("NER_MAX_CPU_TRAIN_SENTENCES")
     if most is not None and sentences > most:
-        raise ValueError(f"a fine-tune on this server's CPU may train on at most {most:,} "
-                         f"sentences (NER_MAX_CPU_TRAIN_SENTENCES), found {sentences:,}; set "
-                         f"max training sentences to {most:,} or fewer")
+        raise UserError(f"a fine-tune on this server's CPU may train on at most {most:,} "
+                        f"sentences (NER_MAX_CPU_TRAIN_SENTENCES), found {sentences:,}; set "
+                        f"max training sentences to {most:,} or fewer")
 
 
 def hub_model_limit_bytes() -> int | None:

@@ -10,22 +10,22 @@ read here as character offsets (the pieces add up to the text) and snapped to wh
 
 from __future__ import annotations
 
-import hashlib
-import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from ner_core import annotations
-from ner_core.records import TEXT_FIELD, csv_columns, input_format, read_records
+from ner_core.errors import UserError
+from ner_core.records import TEXT_FIELD, read_records
 
-from . import access, models
-from .data import UPLOAD_LIMIT_BYTES
+from . import access, models, training
+from .downloads import saved_by_content
 from .errors import shown_to_user
-from .highlight import MAX_CHARS, color_map, recognize
+from .models import MAX_CHARS, recognize
+from .uploads import choose_field as text_fields
+from .uploads import uploaded
+from .views import color_map, entities_of, pairs, tokens
 
 DEFAULT_DATASET = "corrections"
 MAX_QUEUE = 200  # texts of a file recognized and ranked at once: a minute or so on 2 CPU cores
@@ -39,51 +39,7 @@ HOW_TO = ("Select words to mark them (a new mark reads 'label'). Click a mark to
 QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score among the "
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
-DOWNLOADS = Path(tempfile.gettempdir()) / "ner-studio-datasets"
-_LINES = re.compile(r"[^\n]*\n|[^\n]+")  # the frontend breaks lines at '\n' only
-
-
-def tokens(text: str, entities: list[dict]) -> list[tuple[str, str | None]]:
-    """The highlight's ``(piece, type)`` tokens, cut after each newline: the frontend measures a
-    selection within one line of a token, so a token must not hold more than one.
-
-    >>> tokens("Anna\\nleft", [{"start": 0, "end": 4, "label": "PER"}])
-    [('Anna', 'PER'), ('\\n', None), ('left', None)]
-    """
-    pieces, position = [], 0
-    for entity in sorted(entities, key=lambda e: e["start"]):
-        pieces += [(text[position:entity["start"]], None),
-                   (text[entity["start"]:entity["end"]], entity["label"])]
-        position = entity["end"]
-    pieces.append((text[position:], None))
-    return [(line, kind) for piece, kind in pieces for line in _LINES.findall(piece)]
-
-
-def pairs(value: list[dict]) -> list[tuple[str, str | None]]:
-    """The highlight's value, ``{"token", "class_or_confidence"}`` objects, as ``(piece, type)``."""
-    return [(item["token"], item["class_or_confidence"]) for item in value]
-
-
-def entities_of(value: list[tuple[str, str | None]], text: str) -> list[dict] | None:
-    """Entities from ``(piece, type)`` tokens; ``None`` when the pieces are not ``text``.
-
-    Pieces of one type that ``tokens`` cut at a newline are joined again.
-
-    >>> entities_of([("Anna", "PER"), (" left", None)], "Anna left")
-    [{'start': 0, 'end': 4, 'label': 'PER'}]
-    """
-    if "".join(piece for piece, _ in value) != text:
-        return None
-    found, position, previous = [], 0, ""
-    for piece, kind in value:
-        if kind is not None and found and found[-1]["end"] == position \
-                and previous.endswith("\n") and found[-1]["label"] == str(kind):
-            found[-1]["end"] += len(piece)
-        elif kind is not None:
-            found.append({"start": position, "end": position + len(piece), "label": str(kind)})
-        position += len(piece)
-        previous = piece
-    return found
+DOWNLOADS = "ner-studio-datasets"  # exports' folder under the temporary directory
 
 
 def _view(current: dict):
@@ -107,18 +63,20 @@ def suggested(item: dict) -> dict:
 
 
 @shown_to_user
-def suggest(text: str, model: str) -> list[dict]:
-    """The entities ``model`` finds in ``text``, to be corrected and accepted."""
+def suggest(text: str, model: str | None = None) -> list[dict]:
+    """The entities ``model`` finds in ``text``, to be corrected and accepted; without a model,
+    those of the bundled ``default``."""
     if not (text or "").strip():
-        raise ValueError("expected a text to suggest entities for, found an empty text")
-    return recognize(text, model, None)[0]
+        raise UserError("expected a text to suggest entities for, found an empty text")
+    return recognize(text, model, None, default_when_omitted=True)[0]
 
 
 @shown_to_user
 def suggest_text(text: str, model: str):
     entities = suggest(text, model)
-    current = suggested({"text": text, "model": models.pick(model, None), "entities": entities})
-    return (current, [], *_view(current), f"{len(entities)} entities suggested by `{model}`.",
+    name = models.pick(model, None, default_when_omitted=True)
+    current = suggested({"text": text, "model": name, "entities": entities})
+    return (current, [], *_view(current), f"{len(entities)} entities suggested by `{name}`.",
             "Pasted text.")
 
 
@@ -137,15 +95,10 @@ def ranked(texts: list[tuple[int, str]], found: list[list[dict]]) -> list[dict]:
 
 def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
     """(line, text) of a file's first ``MAX_QUEUE`` texts, and a note on what was left out."""
-    name = Path(path).name
-    size = Path(path).stat().st_size
-    if size > UPLOAD_LIMIT_BYTES:
-        raise ValueError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
-                         f"found {size / 2**20:.1f} MB")
     skipped: list[int] = []
     texts: list[tuple[int, str]] = []
     more = False
-    try:
+    with uploaded(path) as name:
         for record in read_records(path, text_field or TEXT_FIELD, max_chars=MAX_CHARS,
                                    on_skip=skipped.append):
             if len(texts) == MAX_QUEUE:
@@ -153,10 +106,8 @@ def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
                 break
             if record.text.strip():
                 texts.append((record.line, record.text))
-    except ValueError as error:  # name the file as the visitor knows it, not its temporary path
-        raise ValueError(str(error).replace(str(Path(path)), name)) from None
     if not texts:
-        raise ValueError(f"{name}: expected at least one text, found none")
+        raise UserError(f"{name}: expected at least one text, found none")
     notes = [f"the first {MAX_QUEUE} texts are queued"] if more else []
     if skipped:
         notes.append(f"{len(skipped)} texts over {MAX_CHARS:,} characters left out")
@@ -166,7 +117,7 @@ def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
 @shown_to_user
 def queue_file(path: str | None, text_field: str, model: str, progress=gr.Progress()):
     if not path:
-        raise ValueError("upload a file of texts (.txt, .jsonl, .csv or .tsv) first")
+        raise UserError("upload a file of texts (.txt, .jsonl, .csv or .tsv) first")
     texts, left_out = read_texts(path, text_field)
     name = models.pick(model, None)
     progress(0, desc=f"{name} reads {len(texts)} texts")
@@ -205,7 +156,7 @@ def edited(current: dict, value: list | None):
                 f"Click the mark that reads {NEW_SPAN!r}, type its type and press Enter.")
     try:
         snapped, notes = annotations.snap(text, entities)
-    except ValueError as error:
+    except UserError as error:
         return ({**current, "pending": False}, *_view(current), f"Not taken: {error}.")
     current = {**current, "entities": snapped, "pending": False}
     shown, table = _view(current)
@@ -232,12 +183,12 @@ def accept_current(dataset: str, text: str, current: dict, queue: list[dict],
                    profile: gr.OAuthProfile | None = None, request: gr.Request = None):
     access.check_may_start(access.visitor(profile, request), ADDING)
     if not current["text"]:
-        raise ValueError("nothing to accept: suggest entities for a text first")
+        raise UserError("nothing to accept: suggest entities for a text first")
     if text != current["text"]:
-        raise ValueError("the text was changed after its entities were suggested: press "
-                         "Suggest entities again, or put the text back")
+        raise UserError("the text was changed after its entities were suggested: press "
+                        "Suggest entities again, or put the text back")
     if current["pending"]:
-        raise ValueError(f"give the selected span a type first (it still reads {NEW_SPAN!r})")
+        raise UserError(f"give the selected span a type first (it still reads {NEW_SPAN!r})")
     annotations.append(dataset, current["text"], current["entities"], current["model"])
     last = {**current, "dataset": dataset}
     return (last, *_next(queue, f"Accepted into `{dataset}`."), *dataset_view(dataset))
@@ -251,7 +202,7 @@ def skip_current(queue: list[dict]):
 @shown_to_user
 def undo(last: dict | None, current: dict, queue: list[dict]):
     if not last or not annotations.remove_last(last["dataset"], last["text"]):
-        raise ValueError("nothing to undo: the dataset's last example is not your last accept")
+        raise UserError("nothing to undo: the dataset's last example is not your last accept")
     if current["text"]:
         queue = [current, *queue]
     return (None, *_next([last, *queue], f"Took the last accept out of `{last['dataset']}`."),
@@ -276,18 +227,10 @@ def show_dataset(name: str):
 
 
 def _download(name: str, suffix: str, export) -> str:
-    """The dataset exported into a file named after it, in a directory named by its content."""
+    """The dataset exported into a file named after it, in a folder named by its content."""
     annotations.check_name(name)
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=DOWNLOADS))
-    path = export(name, staging / f"{name}{suffix}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
-    final = DOWNLOADS / digest
-    try:
-        staging.rename(final)
-    except OSError:  # the same content was exported before
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(final / path.name)
+    file = f"{name}{suffix}"
+    return str(saved_by_content(DOWNLOADS, lambda folder: export(name, folder / file)) / file)
 
 
 @shown_to_user
@@ -301,20 +244,12 @@ def export_jsonl(dataset: str) -> str:
     return _download(dataset, ".jsonl", annotations.export_jsonl)
 
 
-@shown_to_user
-def text_fields(path: str | None):
-    if not path or input_format(path) not in ("csv", "tsv"):
-        return gr.Dropdown(choices=[TEXT_FIELD], value=TEXT_FIELD)
-    columns = csv_columns(path)
-    return gr.Dropdown(choices=columns, value=TEXT_FIELD if TEXT_FIELD in columns else columns[0])
-
-
 def fine_tune_on(dataset: str, current: dict, model: str):
-    """The Fine-tune tab set to train the corrected model on this dataset, with replay."""
+    """The Fine-tune tab set to train the corrected model on this dataset, with replay: the form
+    holds what that run would use (``training.fill_for_dataset``)."""
     annotations.check_name(dataset)
     base = current["model"] or model
-    names = sorted({*annotations.dataset_names(), dataset})
-    return ("dataset", gr.Dropdown(choices=names, value=dataset), base, True,
+    return (*training.fill_for_dataset(dataset, base),
             f"The Fine-tune tab is set to train `{base}` on `{dataset}`: open it to start.")
 
 
@@ -362,9 +297,7 @@ def build(page) -> None:
                 conll_button = gr.Button("Export CoNLL", elem_id="export-conll")
                 jsonl_button = gr.Button("Export JSONL", elem_id="export-jsonl")
             download = gr.File(label="Download", interactive=False, elem_id="annotate-export")
-            finetune = getattr(page, "finetune", None)
-            train_button = gr.Button("Fine-tune on this dataset", elem_id="finetune-dataset",
-                                     visible=finetune is not None)
+            train_button = gr.Button("Fine-tune on this dataset", elem_id="finetune-dataset")
     current, queue, last = gr.State(dict(EMPTY)), gr.State([]), gr.State(None)
     page.model_pickers.append(model)
 
@@ -389,7 +322,12 @@ def build(page) -> None:
     jsonl_button.click(export_jsonl, dataset, download, api_name="export_jsonl")
     gr.api(suggest, api_name="suggest")
     gr.api(accept, api_name="accept")
-    if finetune is not None:
+
+    def wire_fine_tune() -> None:  # once every tab exists: the Fine-tune form may come later
+        if page.fine_tune is None:
+            train_button.visible = False  # a page without the Fine-tune tab
+            return
         train_button.click(fine_tune_on, [dataset, current, model],
-                           [finetune["source"], finetune["dataset"], finetune["base"],
-                            finetune["replay"], notes], **private)
+                           [*page.fine_tune.settings, notes], **private)
+
+    page.when_built(wire_fine_tune)

@@ -9,21 +9,19 @@ from pathlib import Path
 
 from ner_core import to_dataset_dict
 from ner_core.data import load_data, read_conll
+from ner_core.errors import UserError
+from ner_core.jobs import LoadedData
 
-UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+from .uploads import UPLOAD_LIMIT_BYTES as UPLOAD_LIMIT_BYTES  # where callers look for it too
+from .uploads import uploaded
+
 CONLL_SENTENCES = 14_041  # training sentences of CoNLL-2003
 
 
 def read_upload(path: str):
     """Read an uploaded CoNLL file; messages name the file as the user knows it, not its temp path."""
-    size = Path(path).stat().st_size
-    if size > UPLOAD_LIMIT_BYTES:
-        raise ValueError(f"{Path(path).name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
-                         f"found {size / 2**20:.1f} MB")
-    try:
+    with uploaded(path):
         return read_conll(path)
-    except ValueError as error:
-        raise ValueError(str(error).replace(str(Path(path)), Path(path).name)) from None
 
 
 def describe_upload(path: str | None) -> str:
@@ -65,7 +63,7 @@ class TrainingData:
         self.dataset = dataset
         if source == "upload":
             if not train_file:
-                raise ValueError("upload a training file in CoNLL format, or choose CoNLL-2003")
+                raise UserError("upload a training file in CoNLL format, or choose CoNLL-2003")
             self._splits = {"train": read_upload(train_file).sentences}
             self.train_name = Path(train_file).name
             if validation_file:
@@ -76,22 +74,22 @@ class TrainingData:
             from ner_core import annotations
 
             if not dataset:
-                raise ValueError("choose a dataset of accepted corrections (made in the Annotate "
-                                 "tab), or other data")
+                raise UserError("choose a dataset of accepted corrections (made in the Annotate "
+                                "tab), or other data")
             sentences = annotations.to_sentences(annotations.check_name(dataset))
             if not sentences:
-                raise ValueError(f"the dataset {dataset!r} holds no accepted examples yet; accept "
-                                 "some in the Annotate tab first")
+                raise UserError(f"the dataset {dataset!r} holds no accepted examples yet; accept "
+                                "some in the Annotate tab first")
             self._splits = {"train": sentences}
             self.train_sentences = len(sentences)
         elif source == "conll2003":
             self._splits = None
             self.train_sentences = CONLL_SENTENCES
         else:
-            raise ValueError(f"expected the data 'conll2003', 'upload' or 'dataset', found {source!r}")
+            raise UserError(f"expected the data 'conll2003', 'upload' or 'dataset', found {source!r}")
         if replay and source == "conll2003":
-            raise ValueError("replay mixes CoNLL-2003 back into other data; with CoNLL-2003 as "
-                             "the data, turn replay off")
+            raise UserError("replay mixes CoNLL-2003 back into other data; with CoNLL-2003 as "
+                            "the data, turn replay off")
 
     @property
     def name(self) -> str:
@@ -104,10 +102,10 @@ class TrainingData:
     def replay_name(self) -> str:
         return conll2003_name()
 
-    def load(self):
-        """The ``DatasetDict`` to train on, and with replay the keyword arguments of
-        ``fine_tune`` that carry the replayed data."""
+    def load(self) -> LoadedData:
+        """The splits to train on, with where they came from and, with replay, the replayed data."""
         data = conll2003() if self._splits is None else to_dataset_dict(self._splits)
-        if not self.replay:
-            return data
-        return data, {"replay": conll2003(), "replay_source": self.replay_name}
+        options = {"data_source": self.name}
+        if self.replay:
+            options.update(replay=conll2003(), replay_source=self.replay_name)
+        return LoadedData(data, options)

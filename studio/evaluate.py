@@ -8,15 +8,15 @@ import html
 import gradio as gr
 import pandas as pd
 
-from ner_core import evaluate as evaluate_split
-from ner_core import to_dataset_dict
+from ner_core import evaluation, to_dataset_dict
+from ner_core.errors import UserError
 from ner_core.labels import spans
 from ner_core.metrics import ERROR_KINDS
 
 from . import models
 from .data import conll2003, read_upload
 from .errors import shown_to_user
-from .highlight import color_map
+from .views import color_map, per_entity_table
 
 MAX_ERRORS_SHOWN = 200
 
@@ -25,25 +25,26 @@ def load_split(source: str, upload: str | None):
     """``validation`` or ``test`` of CoNLL-2003, or an uploaded labelled file."""
     if source == "upload":
         if not upload:
-            raise ValueError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
+            raise UserError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
         return to_dataset_dict({"file": read_upload(upload).sentences})["file"]
     data = conll2003()
     if source not in data:
-        raise ValueError(f"expected a split the data has ({', '.join(data)}), found {source!r}")
+        raise UserError(f"expected a split the data has ({', '.join(data)}), found {source!r}")
     return data[source]
 
 
 @functools.lru_cache(maxsize=8)
 def _evaluate_cached(model: str, version: str, source: str, mode: str) -> dict:
-    return evaluate_split(models.recognizer(model), load_split(source, None), mode=mode, errors=True)
+    return evaluation.evaluate(models.recognizer(model), load_split(source, None), mode=mode,
+                               errors=True)
 
 
 def run_evaluation(model: str, source: str, upload: str | None, mode: str) -> dict:
     """Scores with errors; CoNLL-2003 results are kept for comparing models."""
     model = models.pick(model, None)
     if source == "upload":
-        return evaluate_split(models.recognizer(model), load_split(source, upload), mode=mode,
-                              errors=True)
+        return evaluation.evaluate(models.recognizer(model), load_split(source, upload),
+                                   mode=mode, errors=True)
     return _evaluate_cached(model, models.version(model), source, mode)
 
 
@@ -52,12 +53,6 @@ def overall_frame(result: dict) -> pd.DataFrame:
     return pd.DataFrame([[round(o["precision"], 4), round(o["recall"], 4), round(o["f1"], 4),
                           round(o["accuracy"], 4), result["n_sentences"]]],
                         columns=["precision", "recall", "F1", "accuracy", "sentences"])
-
-
-def per_entity_table(result: dict) -> pd.DataFrame:
-    return pd.DataFrame([[entity, round(s["precision"], 4), round(s["recall"], 4), round(s["f1"], 4),
-                          s["support"]] for entity, s in result["per_entity"].items()],
-                        columns=["entity", "precision", "recall", "F1", "support"])
 
 
 def comparison(a_name: str, a: dict, b_name: str, b: dict) -> pd.DataFrame:

@@ -16,68 +16,35 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ner_core.batch import BatchSummary, count_records, recognize_file
-from ner_core.records import (CSV_COLUMNS, TEXT_FIELD, csv_columns, csv_rows, input_format,
-                              read_records)
+from ner_core.batch import BatchSummary, count_records, recognize_file, skipped_text
+from ner_core.errors import UserError
+from ner_core.records import CSV_COLUMNS, TEXT_FIELD, csv_rows, read_records
 
 from . import models
-from .data import UPLOAD_LIMIT_BYTES
 from .errors import shown_to_user
-from .highlight import color_map, highlighted
+from .uploads import choose_field, uploaded
+from .views import color_map, highlighted
 
 MAX_RECORDS = 100_000
 PREVIEW_RECORDS = 20  # records shown highlighted on the page; the downloads hold them all
-SKIPPED_LINES_SHOWN = 10
 TYPE_COLUMNS = ["type", "entities"]
 FREQUENT_COLUMNS = ["entity", "type", "count"]
 FILE_TYPES = [".txt", ".jsonl", ".csv", ".tsv"]
-
-
-def text_fields(path: str) -> list[str]:
-    """The fields a text can be read from: a CSV/TSV file's columns, or the string fields of a
-    JSONL file's first object (``text`` where it cannot be read; recognizing says why)."""
-    fmt = input_format(path)
-    if fmt in ("csv", "tsv"):
-        return csv_columns(path)
-    if fmt == "jsonl":
-        with open(path, encoding="utf-8", errors="replace") as lines:
-            first = next((line for line in lines if line.strip()), "")
-        try:
-            value = json.loads(first)
-        except json.JSONDecodeError:
-            return [TEXT_FIELD]
-        if not isinstance(value, dict):
-            return [TEXT_FIELD]
-        return [k for k, v in value.items() if isinstance(v, str)] or [TEXT_FIELD]
-    return [TEXT_FIELD]
-
-
-def _as_named(error: ValueError, path: str) -> ValueError:
-    """``error`` with the server's temporary path replaced by the file's own name."""
-    return ValueError(str(error).replace(str(Path(path)), Path(path).name))
 
 
 def checked_records(path: str, text_field: str, max_chars: int) -> int:
     """How many records of ``path`` are to be recognized (those up to ``max_chars`` long),
     refusing the file before any work: too large, of another kind, with a bad record (file and
     line), with no records or more than ``MAX_RECORDS``."""
-    name = Path(path).name
-    size = Path(path).stat().st_size
-    if size > UPLOAD_LIMIT_BYTES:
-        raise ValueError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
-                         f"found {size / 2**20:.1f} MB")
-    try:
-        input_format(name)
+    with uploaded(path) as name:
         kept, skipped = count_records(path, text_field, max_chars)
-    except ValueError as error:
-        raise _as_named(error, path) from None
     total = kept + skipped
     if total == 0:
-        raise ValueError(f"{name}: expected at least one text, found none")
+        raise UserError(f"{name}: expected at least one text, found none")
     if total > MAX_RECORDS:
-        raise ValueError(f"{name}: expected at most {MAX_RECORDS:,} records, found {total:,}; "
-                         "split the file, or use `python -m ner_core predict --input FILE "
-                         "--output FILE`")
+        raise UserError(f"{name}: expected at most {MAX_RECORDS:,} records, found {total:,}; "
+                        "split the file, or use `python -m ner_core predict --input FILE "
+                        "--output FILE`")
     return kept
 
 
@@ -102,14 +69,12 @@ def write_csv(input_path: str, text_field: str, max_chars: int, jsonl: Path,
     return preview
 
 
-def summary_text(name: str, model: str, summary: BatchSummary, max_chars: int) -> str:
+def summary_text(name: str, model: str, summary: BatchSummary) -> str:
     line = (f"`{name}` with `{model}`: {summary.records:,} records, "
             f"{summary.entities:,} entities.")
     if summary.skipped:
-        shown = ", ".join(map(str, summary.skipped_lines[:SKIPPED_LINES_SHOWN]))
-        more = ", ..." if summary.skipped > SKIPPED_LINES_SHOWN else ""
-        line += (f" Skipped {summary.skipped:,} records longer than the model reads "
-                 f"({max_chars:,} characters), on lines {shown}{more}.")
+        skipped = skipped_text(summary)
+        line += f" {skipped[0].upper()}{skipped[1:]}."
     if not summary.most_frequent_exact:
         line += (" The file has too many distinct entities to count them all: the most frequent "
                  "ones' counts are lower bounds.")
@@ -132,7 +97,7 @@ def recognize_upload(file: str | None, model: str, text_field: str | None, thres
     """Entities of every record of ``file``: a summary, counts per type, the most frequent
     entities, the first records highlighted, and the JSONL and CSV downloads."""
     if not file:
-        raise ValueError("upload a .txt, .jsonl, .csv or .tsv file first")
+        raise UserError("upload a .txt, .jsonl, .csv or .tsv file first")
     text_field = text_field or TEXT_FIELD
     name = models.pick(model, None)
     recognizer = models.recognizer(name)
@@ -142,38 +107,22 @@ def recognize_upload(file: str | None, model: str, text_field: str | None, thres
     stem = Path(file).stem
     jsonl, table = directory / f"{stem}.entities.jsonl", directory / f"{stem}.entities.csv"
     try:
-        summary = recognize_file(recognizer, file, jsonl, "jsonl", text_field, threshold=threshold,
-                                 on_progress=lambda done, of: progress((done, of), unit="records"),
-                                 checked=total)
-        preview = write_csv(file, text_field, recognizer.max_text_chars, jsonl, table)
-    except BaseException as error:  # nothing is left of a request that failed
+        with uploaded(file):
+            summary = recognize_file(recognizer, file, jsonl, "jsonl", text_field,
+                                     threshold=threshold, checked=total,
+                                     on_progress=lambda done, of: progress((done, of),
+                                                                           unit="records"))
+            preview = write_csv(file, text_field, recognizer.max_text_chars, jsonl, table)
+    except BaseException:  # nothing is left of a request that failed
         shutil.rmtree(directory, ignore_errors=True)
-        if isinstance(error, ValueError):
-            raise _as_named(error, file) from None
         raise
     types = sorted(summary.per_type)
-    return (summary_text(Path(file).name, name, summary, recognizer.max_text_chars),
+    return (summary_text(Path(file).name, name, summary),
             pd.DataFrame(list(summary.per_type.items()), columns=TYPE_COLUMNS),
             pd.DataFrame([[e["text"], e["type"], e["count"]] for e in summary.most_frequent],
                          columns=FREQUENT_COLUMNS),
             gr.HighlightedText(value=preview_value(preview), color_map=color_map(types)),
             [str(jsonl), str(table)])
-
-
-@shown_to_user
-def choose_field(file: str | None):
-    """The text-field picker for an upload: a CSV/TSV file's columns, a JSONL file's fields."""
-    if not file:
-        return gr.Dropdown(choices=[TEXT_FIELD], value=TEXT_FIELD, interactive=True)
-    try:
-        fmt = input_format(Path(file).name)
-        names = text_fields(file)
-    except ValueError as error:
-        raise _as_named(error, file) from None
-    if fmt == "txt":
-        return gr.Dropdown(choices=[TEXT_FIELD], value=TEXT_FIELD, interactive=False)
-    return gr.Dropdown(choices=names, value=TEXT_FIELD if TEXT_FIELD in names else names[0],
-                       interactive=True)
 
 
 def build(page) -> None:

@@ -12,59 +12,63 @@ from dataclasses import fields
 import gradio as gr
 import pandas as pd
 
-from ner_core import TrainConfig, hub, models, preset, runs
-from ner_core.jobs import JobSnapshot
+from ner_core import TrainConfig, annotations, hub, models, runs
+from ner_core.config import field_types
+from ner_core.errors import UserError
+from ner_core.jobs import FineTuneJobs, JobSnapshot
+from ner_core.plan import AUTO
 from ner_core.training import device_description
 
 from . import access, zerogpu
 from . import training as tr
-from .data import CONLL_SENTENCES, TrainingData
+from .data import TrainingData
 from .data import describe_upload as _describe_upload
 from .errors import shown_to_user
-from .evaluate import per_entity_table
-from .page import Page
-from .training import FORM, JOBS
+from .page import FineTuneForm, Page
+from .training import FORM
+from .views import per_entity_table
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-SLIDERS = {"warmup_ratio": (0, 0.5, 0.01), "max_length": (16, 512, 8)}
-PRESET_BUTTONS = {"recipe": "Recipe settings", "short": "Short run (about a minute on 2 CPU cores)",
-                  "bundled": "Bundled settings (the default model's)"}
+JOBS = FineTuneJobs()  # the one fine-tune of this server, seen by every visitor
 
 
-def _widget(name: str, default) -> gr.components.Component:
-    """The form's widget for hyperparameter ``name``, from its type and help in ``TrainConfig``."""
+def _widget(name: str) -> gr.components.Component:
+    """The form's widget for hyperparameter ``name``, from its type and help in ``TrainConfig``.
+
+    Every widget starts empty and the page fills it when it loads: the ``/fine_tune`` API then
+    has no default of its own for it, so a call that leaves a setting out gets what the base
+    model and the preset give, as the form shows them.
+    """
     info = FIELDS[name].metadata["help"]
-    if FIELDS[name].type in ("bool", bool):
-        return gr.Checkbox(default, label=FORM[name], info=info, elem_id=name.replace("_", "-"))
-    if name in SLIDERS:
-        low, high, step = SLIDERS[name]
-        return gr.Slider(low, high, value=default, step=step, label=FORM[name], info=info)
+    elem_id = name.replace("_", "-")
+    if field_types()[name] is bool:
+        return gr.Radio([("yes", True), ("no", False)], value=None, label=FORM[name], info=info,
+                        elem_id=elem_id)
     # Whole-number boxes without precision=0: Gradio would round 2.5 to 2 and fail on text from an
-    # API call; make_config refuses both, quoting the value.
-    return gr.Number(default, label=FORM[name], info=info, elem_id=name.replace("_", "-"))
+    # API call; the plan refuses both, quoting the value.
+    return gr.Number(None, label=FORM[name], info=info, elem_id=elem_id)
 
 
 @shown_to_user
 def list_datasets(chosen: str | None):
-    from ner_core import annotations
-
     names = annotations.dataset_names()
     return gr.Dropdown(choices=names, value=chosen if chosen in names else None)
 
 
 @shown_to_user
-def continue_from(base: str) -> list:
-    """The form for continuing to train ``base`` when it is a trained model; unchanged otherwise."""
+def fill_form(base: str, preset_name: str) -> list:
+    """The form for ``base`` and the preset, whoever chose them (a person, a preset, another tab,
+    a refresh of the list); unchanged for a name that is not listed."""
     if base not in tr.base_choices()[0]:
         return [gr.skip()] * len(FORM)
-    config = tr.continued_config(base)
-    return [gr.skip()] * len(FORM) if config is None else tr.preset_values(config)
+    return tr.form_values(base, preset_name)
 
 
-def apply_preset(name: str) -> list:
-    config = preset(name)
-    base = config.base_model if config.base_model in tr.base_choices()[0] else gr.skip()
-    return [base, *tr.preset_values(config)]
+@shown_to_user
+def apply_preset(preset_name: str, base: str) -> list:
+    """The base model the preset sets, and the form for it."""
+    chosen = tr.preset_base(preset_name, base)
+    return [chosen, *fill_form(chosen, preset_name)]
 
 
 @shown_to_user
@@ -72,17 +76,8 @@ def describe_upload(path: str | None) -> str:
     return _describe_upload(path)
 
 
-def _config(base: str, base_hub: str, hyperparameters: dict) -> TrainConfig:
-    unknown = sorted(set(hyperparameters) - set(FORM))
-    if unknown:
-        raise ValueError(f"expected hyperparameters among {', '.join(FORM)}, found {', '.join(unknown)}")
-    config = tr.make_config(base, base_hub, hyperparameters)
-    access.check_epochs(config.epochs)
-    return config
-
-
 def _trains_on_gpu() -> bool:
-    if zerogpu.ON_ZERO_GPU:
+    if zerogpu.on_zero_gpu():
         return True  # asked without torch: the server's process never touches CUDA there
     import torch
 
@@ -90,61 +85,83 @@ def _trains_on_gpu() -> bool:
 
 
 @shown_to_user
-def plan(base, base_hub, source, train_file, validation_file, *, dataset=None, replay=False,
-         **hyperparameters) -> str:
+def describe_plan(base, base_hub, source, train_file, validation_file, *, dataset=None,
+                  replay=False, preset=AUTO, **hyperparameters) -> str:
+    """What Start would run: the device, where the settings come from, the time it may take."""
     try:
-        config = _config(base, base_hub, hyperparameters)
-    except ValueError as error:
+        plan = tr.plan_from_form(base, base_hub, preset, hyperparameters)
+    except UserError as error:
         return f"Settings to fix: {error}"
-    gpu = _trains_on_gpu()
     device = (f"ZeroGPU (a GPU is lent to each fine-tune, for at most {zerogpu.max_seconds():,} s)"
-              if zerogpu.ON_ZERO_GPU else device_description(config))
+              if zerogpu.on_zero_gpu() else device_description(plan.config))
+    origin = f"the `{plan.preset}` preset"
+    if plan.inherited:
+        passed_on = ", ".join(f"{k} {v}" for k, v in plan.inherited.items())
+        origin += f", and {plan.base.name}'s input settings ({passed_on}) unless changed here"
     estimate = ""
     if source == "conll2003":
-        estimate = (f"; estimated time on CoNLL-2003: "
-                    f"{tr.in_words(tr.estimate_seconds(config, CONLL_SENTENCES, gpu))}")
-    return f"Device: {device}{estimate}."
+        work = tr.training_work(plan, TrainingData("conll2003", None, None))
+        estimate = (f" Estimated time on CoNLL-2003: "
+                    f"{tr.in_words(tr.estimate_seconds(work, _trains_on_gpu()))}.")
+    return f"Device: {device}. Settings: {origin}.{estimate}"
+
+
+def _check_idle() -> None:
+    running = JOBS.snapshot()
+    if running.active:
+        raise UserError(f"a fine-tune ({running.run_name}) is already running; wait for it to "
+                        "finish or stop it first")
+
+
+def _gpu_seconds(plan, data: TrainingData, work: float) -> int | None:
+    """The GPU time a ZeroGPU call asks for this run (``None`` off ZeroGPU); on the CPU, the
+    check that it is small enough to train there."""
+    if zerogpu.on_zero_gpu():
+        return zerogpu.request_seconds(tr.estimate_seconds(work, gpu=True))
+    if not _trains_on_gpu():
+        access.check_cpu_sentences(tr.trained_sentences(plan, data))
+    return None
+
+
+def _make_room() -> None:
+    """Remove the oldest runs beyond ``NER_MAX_RUNS``, keeping room for the one starting."""
+    keep = access.limit("NER_MAX_RUNS")
+    if keep is not None:
+        runs.prune_runs(keep - 1, protect=set())
 
 
 @shown_to_user
+@tr.with_form_parameters
 def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = "",
                     source: str = "conll2003", train_file: str | None = None,
                     validation_file: str | None = None, profile: gr.OAuthProfile | None = None,
                     request: gr.Request = None, *, dataset: str | None = None,
-                    replay: bool = False, **hyperparameters):
+                    replay: bool = False, preset: str = AUTO, **hyperparameters):
     """Check everything, then start the fine-tune; yields the command line that reproduces it.
 
     ``dataset`` names the accepted corrections to train on when ``source`` is ``dataset``;
-    ``replay`` mixes CoNLL-2003 back in. Every refusal comes before any job or directory exists.
+    ``replay`` mixes CoNLL-2003 back in. Hyperparameters left out (``None``) come from the base
+    model and the preset (``ner_core.plan``). Every refusal comes before any job or directory
+    exists.
     """
     who = access.visitor(profile, request)
     access.check_may_start(who)
-    config = _config(base, base_hub, hyperparameters)
+    plan = tr.plan_from_form(base, base_hub, preset, hyperparameters)
     name = tr.run_name(name)
     data = TrainingData(source, train_file, validation_file, dataset, bool(replay))
-    if not _trains_on_gpu():
-        access.check_cpu_sentences(tr.trained_sentences(config, data.train_sentences, data.replay))
-    seconds = (zerogpu.request_seconds(tr.estimate_seconds(config, data.train_sentences, True,
-                                                           data.replay))
-               if zerogpu.ON_ZERO_GPU else None)
-    running = JOBS.snapshot()
-    if running.active:
-        raise ValueError(f"a fine-tune ({running.run_name}) is already running; wait for it to "
-                         "finish or stop it first")
-    keep = access.limit("NER_MAX_RUNS")
-    if keep is not None:
-        runs.prune_runs(keep - 1, protect=set())  # room for this one; no other job is running
+    work = tr.training_work(plan, data)
+    seconds = _gpu_seconds(plan, data, work)
+    _check_idle()
+    _make_room()
     output_dir = runs.runs_dir() / name
-    command = tr.reproduce_command(config, name, data)
+    command = tr.reproduce_command(plan, name, data)
     budget = access.limit("NER_FINETUNE_BUDGET_SECONDS")
     if seconds is not None:
-        pace = (tr.estimate_seconds(config, data.train_sentences, False, data.replay)
-                / tr.CPU_SECONDS_PER_SENTENCE)
-        yield from zerogpu.run_in_request(JOBS, config, data, output_dir, who.identity, command,
-                                          seconds, budget, pace)
+        yield from zerogpu.run_in_request(JOBS, plan, data, output_dir, who.identity, command,
+                                          seconds, budget, work)
         return
-    JOBS.start(config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
-               options={"data_source": data.name})
+    JOBS.start(plan.config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
+               options={"base": plan.base})
     runs.set_owner(name, who.identity)
     yield command
 
@@ -156,8 +173,8 @@ def stop_fine_tune(profile: gr.OAuthProfile | None = None, request: gr.Request =
         gr.Info("No fine-tune is running.")
         return
     if not access.may_manage(access.visitor(profile, request), snapshot.owner):
-        raise ValueError(f"only whoever started {snapshot.run_name} "
-                         f"({access.owner_label(snapshot.owner)}) or the Space's owner can stop it")
+        raise UserError(f"only whoever started {snapshot.run_name} "
+                        f"({access.owner_label(snapshot.owner)}) or the Space's owner can stop it")
     if not JOBS.stop(snapshot.run_name):
         gr.Info("No fine-tune is running.")
 
@@ -170,7 +187,7 @@ def poll(zipped: str | None):
     if snapshot.result is not None and snapshot.run_name != zipped \
             and runs.run_path(snapshot.run_name) is not None:
         table = _result_table(snapshot)
-        download = tr.zip_run(snapshot.run_name)
+        download = tr.ZIPS.zip(snapshot.run_name)
         zipped = snapshot.run_name
     error = f"**Failed:** {snapshot.error}" if snapshot.state == "failed" else ""
     return (tr.progress_html(snapshot), losses, scores, "\n".join(snapshot.log), table, download,
@@ -195,13 +212,13 @@ def _result_table(snapshot: JobSnapshot) -> pd.DataFrame:
 def _own_run(run: str | None, who: access.Visitor) -> str:
     """``run`` when it is a saved run that ``who`` may manage; ``ValueError`` otherwise."""
     if run == models.DEFAULT:
-        raise ValueError("the bundled model 'default' is not a run; choose one of your runs")
+        raise UserError("the bundled model 'default' is not a run; choose one of your runs")
     if not run or runs.run_path(run) is None:
-        raise ValueError(f"expected the name of a saved run, found {run!r}")
+        raise UserError(f"expected the name of a saved run, found {run!r}")
     owner = runs.owner_of(run)
     if not access.may_manage(who, owner):
-        raise ValueError(f"only whoever started {run} ({access.owner_label(owner)}) or the "
-                         "Space's owner may change it")
+        raise UserError(f"only whoever started {run} ({access.owner_label(owner)}) or the "
+                        "Space's owner may change it")
     return run
 
 
@@ -210,7 +227,7 @@ def delete_run(run: str, profile: gr.OAuthProfile | None = None, request: gr.Req
     run = _own_run(run, access.visitor(profile, request))
     running = JOBS.snapshot()
     if running.active and running.run_name == run:
-        raise ValueError(f"{run} is being trained; stop it first")
+        raise UserError(f"{run} is being trained; stop it first")
     runs.delete_run(run)
     return f"Deleted `{run}`."
 
@@ -225,13 +242,13 @@ def push_run(run: str, repo: str, private: bool, profile: gr.OAuthProfile | None
     repo = (repo or "").strip()
     if access.on_space():
         if profile is None or token is None:
-            raise ValueError("sign in with Hugging Face (the button at the top of the page) to push "
-                             "a run to your account")
+            raise UserError("sign in with Hugging Face (the button at the top of the page) to push "
+                            "a run to your account")
         name = repo.split("/")[-1] or run
         repo_id, secret = f"{profile.username}/{name}", token.token
     else:
         if "/" not in repo:
-            raise ValueError(f"expected a Hub repository as owner/name, found {repo!r}")
+            raise UserError(f"expected a Hub repository as owner/name, found {repo!r}")
         repo_id, secret = repo, None  # huggingface_hub reads HF_TOKEN itself
     url = hub.push_run(run, repo_id, token=secret, private=bool(private))
     return f"Pushed `{run}` to [{repo_id}]({url}) ({'private' if private else 'public'})."
@@ -240,7 +257,6 @@ def push_run(run: str, repo: str, private: bool, profile: gr.OAuthProfile | None
 def build(page: Page) -> None:
     """The tab's components and events (inside ``gr.Tab("Fine-tune")``)."""
     bases, base_first, base_note = tr.base_choices()
-    recipe = preset("recipe")
     gr.Markdown(base_note)
     with gr.Row():
         base = gr.Dropdown(bases, value=base_first, label="Base model", elem_id="base",
@@ -262,13 +278,12 @@ def build(page: Page) -> None:
                              info="mix the base's original kind of data back in (replay ratio "
                                   "below), so a trained model keeps what it knew")
     upload_note = gr.Markdown(elem_id="upload-note")
-    with gr.Row():
-        preset_buttons = {key: gr.Button(label, size="sm") for key, label in PRESET_BUTTONS.items()}
+    preset = gr.Radio(tr.PRESET_CHOICES, value=AUTO, label="Settings", elem_id="preset",
+                      info="the form shows what the run will use; change any field")
     hyperparameters = {}
-    defaults = dict(zip(FORM, tr.preset_values(recipe)))
     with gr.Row():
         for field_name in FORM:
-            hyperparameters[field_name] = _widget(field_name, defaults[field_name])
+            hyperparameters[field_name] = _widget(field_name)
     plan_note = gr.Markdown()
     with gr.Row():
         start = gr.Button("Start fine-tune", variant="primary", elem_id="start")
@@ -298,21 +313,23 @@ def build(page: Page) -> None:
     zipped = gr.State(None)
     page.base_pickers.append(base)
     page.model_pickers.append(run)
-    page.finetune = {"source": source, "dataset": dataset, "base": base, "replay": replay}
-    choices = {**hyperparameters, "dataset": dataset, "replay": replay}
+    widgets = list(hyperparameters.values())
+    page.fine_tune = FineTuneForm(source, dataset, base, replay, preset, widgets)
+    choices = {**hyperparameters, "dataset": dataset, "replay": replay, "preset": preset}
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
+    zerogpu.gpu_worker()  # on ZeroGPU, registered before the server launches
 
     settings = [base, base_hub, source, train_file, validation_file]
-    form = [base, *hyperparameters.values()]
-    # A trained base passes on how it reads text: the form takes its settings and the
-    # continued-training preset (the user may still change them).
-    base.input(continue_from, base, list(hyperparameters.values()), api_visibility="private")
-    for key, button in preset_buttons.items():
-        button.click(lambda key=key: apply_preset(key), None, form, api_visibility="private")
+    # The form follows the base model and the preset, whoever changes them (a person, a preset,
+    # another tab, a refresh of the list of runs); it starts empty and is filled when the page
+    # loads (see _widget).
+    base.change(fill_form, [base, preset], widgets, **hidden)
+    preset.change(apply_preset, [preset, base], [base, *widgets], **hidden)
+    page.demo.load(fill_form, [base, preset], widgets, **hidden)
     for box in (train_file, validation_file):
         box.upload(describe_upload, box, upload_note, api_visibility="private")
     for widget in [*settings, *choices.values()]:
-        widget.change(plan, settings, plan_note, inputs_kwargs=choices,
-                      api_visibility="private", show_progress="hidden")
+        widget.change(describe_plan, settings, plan_note, inputs_kwargs=choices, **hidden)
     page.timer.tick(poll, zipped, [progress, loss_plot, f1_plot, log, result_table, zip_file,
                                    failure, zipped],
                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
@@ -323,7 +340,7 @@ def build(page: Page) -> None:
     stop.click(stop_fine_tune, None, None, api_name="stop_fine_tune")
     delete.click(delete_run, run, manage_note, api_name="delete_run")
     push.click(push_run, [run, repo, private], manage_note, api_name="push_run")
-    page.demo.load(plan, settings, plan_note, inputs_kwargs=choices, api_visibility="private")
+    page.demo.load(describe_plan, settings, plan_note, inputs_kwargs=choices, **hidden)
     # Datasets grow while the server runs: listed afresh when a page opens or the list is opened.
     for event in (page.demo.load, dataset.focus):
         event(list_datasets, dataset, dataset, api_visibility="private", show_progress="hidden")

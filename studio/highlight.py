@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import shutil
-import tempfile
-import time
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from . import models
+from .downloads import saved_by_content
 from .errors import shown_to_user
+from .models import MAX_CHARS, recognize
+from .views import COLORS, color_map, highlighted
 
-MAX_CHARS = 100_000
 TABLE_COLUMNS = ["text", "type", "score", "start", "end"]
-# One stable colour per type; types beyond CoNLL's four take the next palette colour by name.
-COLORS = {"PER": "#f59e0b", "ORG": "#3b82f6", "LOC": "#10b981", "MISC": "#a855f7"}
-PALETTE = ["#ef4444", "#14b8a6", "#eab308", "#ec4899", "#6366f1", "#84cc16", "#f97316", "#06b6d4"]
+DOWNLOADS = "ner-studio-entities"  # their folder under the temporary directory
 
 EXAMPLES = [
     "Angela Merkel met Siemens chief executive Roland Busch in Paris on Tuesday, a spokesman for "
@@ -36,43 +31,8 @@ EXAMPLES = [
 ]
 
 
-def color_map(types: list[str]) -> dict[str, str]:
-    others = sorted(t for t in types if t not in COLORS)
-    return {**COLORS, **{t: PALETTE[i % len(PALETTE)] for i, t in enumerate(others)}}
-
-
-def recognize(text: str, choice: str | None, hub_id: str | None,
-              int8: bool = False) -> tuple[list[dict], str]:
-    """All entities of ``text`` (no threshold) and a line saying what it took."""
-    if len(text) > MAX_CHARS:
-        raise ValueError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
-                         "paste a shorter text or use `python -m ner_core predict --input FILE`")
-    _check_unicode(text)
-    name = models.pick(choice, hub_id)
-    recognizer = models.recognizer(name, int8)
-    started = time.perf_counter()
-    entities = recognizer.recognize(text)
-    milliseconds = (time.perf_counter() - started) * 1000
-    mode = " (int8)" if int8 else ""
-    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`{mode}"
-
-
-def _check_unicode(text: str) -> None:
-    """A lone surrogate (only an API call can send one) cannot be tokenized or saved as UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError(f"expected Unicode text, found the lone surrogate "
-                         f"U+{ord(text[error.start]):04X} at character {error.start + 1:,}") from None
-
-
 def visible(entities: list[dict], threshold: float) -> list[dict]:
     return [e for e in entities if e["score"] >= threshold]
-
-
-def highlighted(text: str, entities: list[dict]) -> dict:
-    return {"text": text, "entities": [{"entity": e["label"], "start": e["start"], "end": e["end"]}
-                                       for e in entities]}
 
 
 def table(entities: list[dict]) -> pd.DataFrame:
@@ -80,35 +40,19 @@ def table(entities: list[dict]) -> pd.DataFrame:
                         columns=TABLE_COLUMNS)
 
 
-DOWNLOADS = Path(tempfile.gettempdir()) / "ner-studio-entities"
-
-
 def downloads(entities: list[dict]) -> list[str]:
-    """The entities as ``entities.json`` and ``entities.csv``, written once per distinct result.
+    """The entities as ``entities.json`` and ``entities.csv``, kept once per distinct result:
+    repeated requests and slider moves back and forth give the same files."""
+    def write(folder):
+        (folder / "entities.json").write_text(json.dumps(entities, ensure_ascii=False, indent=2),
+                                              encoding="utf-8")
+        with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["text", "label", "score", "start", "end"])
+            writer.writeheader()
+            writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
 
-    Files are named by their content's hash, so repeated requests and slider moves back and
-    forth reuse them instead of writing a new directory each time.
-    """
-    content = json.dumps(entities, ensure_ascii=False, indent=2)
-    directory = DOWNLOADS / hashlib.sha256(content.encode()).hexdigest()[:32]
-    if (directory / "entities.csv").is_file():
-        return [str(directory / "entities.json"), str(directory / "entities.csv")]
-    staging = Path(tempfile.mkdtemp(prefix=".entities-", dir=_downloads_dir()))
-    (staging / "entities.json").write_text(content, encoding="utf-8")
-    with open(staging / "entities.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["text", "label", "score", "start", "end"])
-        writer.writeheader()
-        writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
-    try:
-        staging.rename(directory)  # complete files appear at once; a concurrent twin may win
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [str(directory / "entities.json"), str(directory / "entities.csv")]
-
-
-def _downloads_dir() -> Path:
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    return DOWNLOADS
+    folder = saved_by_content(DOWNLOADS, write)
+    return [str(folder / "entities.json"), str(folder / "entities.csv")]
 
 
 @shown_to_user
@@ -139,8 +83,9 @@ def build(page) -> None:
     choices = models.model_choices()
     with gr.Row():
         with gr.Column(scale=3):
-            text = gr.Textbox(label="Text", lines=8, placeholder="Paste English text here",
-                              elem_id="text")
+            text = gr.Textbox(label="Text", lines=8, elem_id="text",
+                              placeholder=f"Paste English text here (up to {MAX_CHARS:,} "
+                                          "characters)")
             gr.Examples(EXAMPLES, inputs=text, label="Examples")
         with gr.Column(scale=1, min_width=240):
             # Pickers accept any value: runs appear while the server runs, and
@@ -154,7 +99,7 @@ def build(page) -> None:
                                     "slightly from the full model")
             find = gr.Button("Find entities", variant="primary", elem_id="find")
     timing = gr.Markdown()
-    shown = gr.HighlightedText(label="Entities", show_legend=True, color_map=color_map([]),
+    shown = gr.HighlightedText(label="Entities", show_legend=True, color_map=COLORS,
                                elem_id="highlighted")
     entities = gr.Dataframe(table([]), label="Entity table", interactive=False, elem_id="entities")
     files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False)

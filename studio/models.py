@@ -1,42 +1,60 @@
-"""Which models the pickers offer, and the loaded recognizers, shared by every visitor."""
+"""Which models the pickers offer, the loaded recognizers shared by every visitor, and
+recognizing a pasted text within the page's limits."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from ner_core import Recognizer, hub, list_runs, models
+from ner_core.errors import UserError
 from ner_core.models import resolve
+from ner_core.utf8 import check_text
 
 from . import access, zerogpu
 
 MAX_LOADED = 3
-_loaded: OrderedDict[str, Recognizer] = OrderedDict()
-_lock = threading.Lock()
+MAX_CHARS = 100_000  # a pasted text; longer ones go through a file
+CHOICES_NAMED = 5  # models a refusal lists
 
 
 def model_choices() -> list[str]:
     """``default`` when it is bundled, then every finished run, newest first."""
-    bundled = [models.DEFAULT] if (models.BUNDLED_DIR / "model.safetensors").is_file() else []
+    bundled = [models.DEFAULT] if models.bundled_present() else []
     return bundled + list_runs()
 
 
-def pick(choice: str | None, hub_id: str | None) -> str:
-    """The model to use: a typed Hub id wins over the picker."""
+def pick(choice: str | None, hub_id: str | None, *, default_when_omitted: bool = False) -> str:
+    """The model to use: a typed Hub id wins over the picker.
+
+    No choice is refused, saying what there is to choose; with ``default_when_omitted`` (an API
+    call that leaves the model out) it means ``default`` where that is bundled.
+    """
     hub_id = (hub_id or "").strip()
     if hub_id:
         if not hub.is_hub_id(hub_id):
-            raise ValueError(f"expected a Hub id like 'owner/name', found {hub_id!r}")
+            raise UserError(f"expected a Hub id like 'owner/name', found {hub_id!r}")
         limit = access.hub_model_limit_bytes()
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
         return hub_id
+    choices = model_choices()
     if not choice:
-        raise ValueError("choose a model first (no model is bundled or trained yet: run a fine-tune)")
+        if default_when_omitted and models.DEFAULT in choices:
+            return models.DEFAULT
+        raise UserError(_nothing_chosen(choices))
     # Names from the page are only ever looked up among the offered models, never used as paths.
-    if choice not in model_choices():
-        raise ValueError(f"expected one of the listed models, found {choice!r}")
+    if choice not in choices:
+        raise UserError(f"expected one of the listed models, found {choice!r}")
     return choice
+
+
+def _nothing_chosen(choices: list[str]) -> str:
+    if not choices:
+        return "no model is bundled or trained yet: run a fine-tune first"
+    listed = ", ".join(choices[:CHOICES_NAMED]) + (", ..." if len(choices) > CHOICES_NAMED else "")
+    return f"choose a model first (one of {listed})"
 
 
 def version(name: str) -> str:
@@ -46,23 +64,59 @@ def version(name: str) -> str:
     return str(weights.stat().st_mtime_ns) if weights and weights.exists() else ""
 
 
-def recognizer(name: str, int8: bool = False) -> Recognizer:
-    """The loaded recognizer for ``name`` (int8-quantized with ``int8``); the least recently used
-    one is dropped past three.
+class LoadedModels:
+    """Recognizers loaded once and shared by every visitor; past ``size`` of them, the least
+    recently used is dropped.
 
     A run replaced on disk (``train --overwrite``) is loaded again: the key has its weights' time.
     """
-    key = f"{name}@{version(name)}@{'int8' if int8 else 'float32'}"
-    with _lock:
-        if key in _loaded:
-            _loaded.move_to_end(key)
-            return _loaded[key]
-    # Outside the lock: loading takes seconds. On ZeroGPU the server's process has no GPU (and must
-    # not touch CUDA): recognizing runs on its CPU.
-    loaded = Recognizer(name, local_paths=False, precision="int8" if int8 else "float32",
-                        device="cpu" if zerogpu.ON_ZERO_GPU else None)
-    with _lock:
-        _loaded[key] = loaded
-        while len(_loaded) > MAX_LOADED:
-            _loaded.popitem(last=False)
-    return loaded
+
+    def __init__(self, size: int = MAX_LOADED) -> None:
+        self.size = size
+        self._loaded: OrderedDict[str, Recognizer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str, int8: bool = False) -> Recognizer:
+        """The recognizer for ``name``, int8-quantized with ``int8``."""
+        key = f"{name}@{version(name)}@{'int8' if int8 else 'float32'}"
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        # Outside the lock: loading takes seconds. On ZeroGPU the server's process has no GPU
+        # (and must not touch CUDA): recognizing runs on its CPU.
+        loaded = Recognizer(name, local_paths=False, precision="int8" if int8 else "float32",
+                            device="cpu" if zerogpu.on_zero_gpu() else None)
+        with self._lock:
+            self._loaded[key] = loaded
+            while len(self._loaded) > self.size:
+                self._loaded.popitem(last=False)
+        return loaded
+
+
+LOADED = LoadedModels()
+
+
+def recognizer(name: str, int8: bool = False) -> Recognizer:
+    """The shared loaded recognizer for ``name`` (see ``LoadedModels``)."""
+    return LOADED.get(name, int8)
+
+
+def recognize(text: str, choice: str | None, hub_id: str | None, int8: bool = False, *,
+              default_when_omitted: bool = False) -> tuple[list[dict], str]:
+    """All entities of a pasted ``text`` (no threshold) and a line saying what it took.
+
+    The text is checked before any model is loaded: at most ``MAX_CHARS`` characters, and only
+    what UTF-8 can hold.
+    """
+    if len(text) > MAX_CHARS:
+        raise UserError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
+                        "paste a shorter text or use `python -m ner_core predict --input FILE`")
+    check_text(text)
+    name = pick(choice, hub_id, default_when_omitted=default_when_omitted)
+    loaded = recognizer(name, int8)
+    started = time.perf_counter()
+    entities = loaded.recognize(text)
+    milliseconds = (time.perf_counter() - started) * 1000
+    mode = " (int8)" if int8 else ""
+    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`{mode}"

@@ -1,23 +1,34 @@
-"""The Fine-tune tab's logic: the form -> ``TrainConfig``, time estimates, and the job as views."""
+"""The Fine-tune tab's logic: the form <-> a ``FineTunePlan``, time estimates, and the job as views.
+
+The form is filled from, and read back into, ``ner_core.plan.plan_fine_tune``, the one builder of
+every fine-tune's settings, so the form, the ``/fine_tune`` API and the command line agree.
+"""
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 
-from ner_core import TrainConfig, hub, list_runs, models, runs
-from ner_core.jobs import FineTuneJobs, JobSnapshot
+from ner_core import annotations, hub, models, runs
+from ner_core.config import CONTINUE, PRESETS, field_types, typed_value
+from ner_core.errors import UserError
+from ner_core.jobs import JobSnapshot
+from ner_core.plan import AUTO, FineTunePlan, inherited_settings, plan_fine_tune
 
 from . import access, zerogpu
+from .data import TrainingData
+from .models import model_choices
 
 RECIPE_BASE = "distilbert-base-uncased"
-# The hyperparameters the form shows, in its order, with their labels: the widgets, the presets'
-# values and the /fine_tune API's named parameters are all built from this one table.
+# The hyperparameters the form shows, in its order, with their labels: the widgets, the values
+# each base and preset fill in and the /fine_tune API's named parameters are all built from it.
 FORM = {
     "learning_rate": "Learning rate", "train_batch_size": "Batch size", "epochs": "Epochs",
     "seed": "Seed", "weight_decay": "Weight decay", "warmup_ratio": "Warmup share",
@@ -26,9 +37,13 @@ FORM = {
     "document_context": "Document context", "label_all_tokens": "Label all sub-tokens",
     "case_feature": "Mark capitals (case feature)",
 }
-# Rough seconds per training sentence and epoch for a MiniLM-sized encoder: on 2 CPU cores,
+PRESET_CHOICES = [("Automatic: continue a trained model, the recipe for an encoder", AUTO),
+                  ("Recipe", "recipe"), ("Short run (about a minute on 2 CPU cores)", "short"),
+                  ("Bundled model's settings", "bundled"), ("Continue a trained model", "continue")]
+# Rough seconds per training sentence and epoch of the offline MiniLM encoder: on 2 CPU cores,
 # measured with the short preset; on a GPU, a guess until a fine-tune here measures it (see
-# zerogpu.measured_rate). Scaled by model size. Only an estimate to set expectations.
+# zerogpu.measured_rate). Other bases scale by what they compute per token
+# (models.compute_parameters). Only an estimate to set expectations.
 CPU_SECONDS_PER_SENTENCE = 0.016
 GPU_SECONDS_PER_SENTENCE = 0.001
 # Loading the model, and scoring validation and test once trained, whatever the data's size.
@@ -36,13 +51,10 @@ GPU_OVERHEAD_SECONDS = 60
 # The page draws the loss curve from these reports: more often than the command line's 50 steps.
 LOGGING_STEPS = 10
 
-JOBS = FineTuneJobs()
-
 
 def base_choices() -> tuple[list[str], str, str]:
     """Base models to offer, the one chosen first, and a sentence saying why."""
-    saved = ([models.DEFAULT] if (models.BUNDLED_DIR / "model.safetensors").is_file() else []) \
-        + list_runs()  # trained models, to fine-tune further
+    saved = model_choices()  # trained models, to fine-tune further
     if hub.hub_reachable():
         return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
                 f"Base model: `{RECIPE_BASE}` from the Hugging Face Hub, as in the recipe.")
@@ -55,104 +67,137 @@ def base_choices() -> tuple[list[str], str, str]:
             f"offline MiniLM-L6 encoder (`{models.ENCODER}`, same uncased vocabulary) is the base.")
 
 
-def make_config(base: str, base_hub_id: str, values: dict) -> TrainConfig:
-    """A ``TrainConfig`` from the form; its checks quote any bad value."""
-    base_model = (base_hub_id or "").strip() or base
+def _base_model(base: str | None, base_hub_id: str | None) -> str:
+    """The base the form names: a typed Hub id wins over the picker; checked before it resolves."""
+    base_model = (base_hub_id or "").strip() or (base or "")
     if not base_model:
-        raise ValueError("choose a base model")
-    typed_hub_id = base_model not in base_choices()[0]
-    if typed_hub_id and (not hub.is_hub_id(base_model) or Path(base_model).exists()):
-        raise ValueError(f"expected a listed base model or a Hub id, found {base_model!r}")
-    if typed_hub_id:
+        raise UserError("choose a base model")
+    if base_model not in base_choices()[0]:
+        if not hub.is_hub_id(base_model) or Path(base_model).exists():
+            raise UserError(f"expected a listed base model or a Hub id, found {base_model!r}")
         limit = access.hub_model_limit_bytes()
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(base_model, limit, "training")
-    # Resolved once, before the settings: a typed Hub id offline is refused at once.
-    source = models.resolve(base_model, local_paths=False)
-    typed = {}
-    for f in fields(TrainConfig):
-        if f.name in values:
-            value = values[f.name]
-            if f.type in ("int", "int | None") and isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"{f.name} must be a whole number, found {value!r}")
-                value = int(value)
-            typed[f.name] = value
-    if typed.get("max_train_sentences") == 0:
-        typed["max_train_sentences"] = None  # 0 in the form means all sentences
-    typed.setdefault("logging_steps", LOGGING_STEPS)
-    config = TrainConfig(base_model=base_model, **typed)
-    models.check_max_length(source, config.max_length)
-    models.check_case_feature(source, config.case_feature)
-    return config
+    return base_model
+
+
+def given_settings(values: dict) -> dict:
+    """The hyperparameters a form or an API call gave, as their types; ``None`` is not given and
+    a maximum of 0 training sentences means all of them."""
+    unknown = sorted(set(values) - set(FORM))
+    if unknown:
+        raise UserError(f"expected hyperparameters among {', '.join(FORM)}, found "
+                        f"{', '.join(unknown)}")
+    given = {name: typed_value(name, value) for name, value in values.items() if value is not None}
+    if given.get("max_train_sentences") == 0:
+        given["max_train_sentences"] = None
+    return given
+
+
+def plan_from_form(base: str | None, base_hub_id: str | None, preset_name: str | None,
+                   values: dict) -> FineTunePlan:
+    """The plan of the form's (or an API call's) settings; its checks quote any bad value."""
+    given = {"logging_steps": LOGGING_STEPS, **given_settings(values),
+             "base_model": _base_model(base, base_hub_id)}
+    plan = plan_fine_tune(given, preset_name or AUTO, local_paths=False)
+    access.check_epochs(plan.config.epochs)
+    return plan
+
+
+def form_values(base: str, preset_name: str | None) -> list:
+    """What the form shows for ``base`` and the preset, in ``FORM`` order (0 for all training
+    sentences): what a run started now with nothing changed would use."""
+    config = plan_fine_tune({"base_model": base}, preset_name or AUTO, local_paths=False).config
+    return [getattr(config, name) if name != "max_train_sentences"
+            else (config.max_train_sentences or 0) for name in FORM]
+
+
+def preset_base(preset_name: str | None, base: str) -> str:
+    """The base model a preset picked in the form sets: the one it names when that is listed (for
+    ``continue``, only when ``base`` is not a trained model already), else ``base``."""
+    if not preset_name or preset_name == AUTO:
+        return base
+    named = PRESETS[preset_name].get("base_model") if preset_name in PRESETS else None
+    if named is None or named not in base_choices()[0]:
+        return base
+    if preset_name == CONTINUE and base in base_choices()[0] \
+            and inherited_settings(models.resolve(base, local_paths=False)) is not None:
+        return base
+    return named
+
+
+def fill_for_dataset(dataset: str, base: str) -> list:
+    """The Fine-tune form set to train ``base`` on the dataset of accepted corrections
+    ``dataset``, with CoNLL-2003 replayed: values for ``page.FineTuneForm.settings``."""
+    names = sorted({*annotations.dataset_names(), dataset})
+    return ["dataset", gr.Dropdown(choices=names, value=dataset), base, True, AUTO,
+            *form_values(base, AUTO)]
+
+
+def with_form_parameters(handler):
+    """``handler`` (taking the form's hyperparameters as ``**values``) with one keyword parameter
+    per ``FORM`` field in its signature, each ``None`` by default: the named API parameters of its
+    event, which an API call may leave out to take what the base model and preset give."""
+    signature = inspect.signature(handler)
+    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    kinds = field_types()
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=kinds[name] | None) for name in FORM]
+    handler.__signature__ = signature.replace(parameters=kept + added)
+    handler.__annotations__ = {**handler.__annotations__,
+                               **{p.name: p.annotation for p in added}}
+    return handler
 
 
 def run_name(name: str | None) -> str:
     name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
     if not runs.is_run_name(name):
-        raise ValueError(f"expected a run name of letters, digits, '-', '_' and '.', found {name!r}")
+        raise UserError(f"expected a run name of letters, digits, '-', '_' and '.', found {name!r}")
     if runs.run_path(name) is not None:
-        raise ValueError(f"a run named {name!r} exists already; choose another name")
+        raise UserError(f"a run named {name!r} exists already; choose another name")
     return name
 
 
-def training_sentences(config: TrainConfig, n_sentences: int) -> int:
-    return min(n_sentences, config.max_train_sentences or n_sentences)
+def trained_sentences(plan: FineTunePlan, data: TrainingData) -> int:
+    """Sentences seen per epoch: the training sentences kept, and those replayed with them."""
+    config = plan.config
+    kept = min(data.train_sentences, config.max_train_sentences or data.train_sentences)
+    return kept + (round(kept * config.replay_ratio) if data.replay else 0)
 
 
-def estimate_seconds(config: TrainConfig, n_sentences: int, gpu: bool,
-                     replay: bool = False) -> float:
-    """Expected wall time of a fine-tune of ``n_sentences`` (before max_train_sentences), with
-    ``config.replay_ratio`` replayed sentences per sentence when ``replay``."""
-    scale = 3.0 if config.base_model == RECIPE_BASE else 1.0  # DistilBERT is ~3x MiniLM-L6
-    if config.document_context:
-        scale *= 1 + 2 * config.context_tokens / 24  # windows grow from ~24 sub-tokens
-    work = trained_sentences(config, n_sentences, replay) * config.epochs * scale
+def training_work(plan: FineTunePlan, data: TrainingData) -> float:
+    """The size of a fine-tune: sentences times epochs, scaled by what the base computes per
+    token against the MiniLM encoder the pace was measured on, and by document context."""
+    ours = models.compute_parameters(plan.base)
+    reference = models.compute_parameters(models.resolve(models.ENCODER))
+    scale = ours / reference if ours else 1.0
+    if plan.config.document_context:
+        scale *= 1 + 2 * plan.config.context_tokens / 24  # windows grow from ~24 sub-tokens
+    return trained_sentences(plan, data) * plan.config.epochs * scale
+
+
+def estimate_seconds(work: float, gpu: bool) -> float:
+    """Expected wall time of a fine-tune of ``work`` (``training_work``)."""
     if gpu:
         return GPU_OVERHEAD_SECONDS + work * (zerogpu.measured_rate() or GPU_SECONDS_PER_SENTENCE)
     return work * CPU_SECONDS_PER_SENTENCE
-
-
-def trained_sentences(config: TrainConfig, n_sentences: int, replay: bool = False) -> int:
-    """Sentences seen per epoch: the training sentences kept, and those replayed with them."""
-    kept = training_sentences(config, n_sentences)
-    return kept + (round(kept * config.replay_ratio) if replay else 0)
 
 
 def in_words(seconds: float) -> str:
     return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
 
 
-def preset_values(config: TrainConfig) -> list:
-    """The form's values for ``config``, in ``FORM`` order (0 for all training sentences)."""
-    return [getattr(config, f) if f != "max_train_sentences" else (config.max_train_sentences or 0)
-            for f in FORM]
-
-
-def continued_config(base: str) -> TrainConfig | None:
-    """The continued-training settings for ``base`` (its preset, and the input settings it passes
-    on) when it is a trained model; ``None`` for an encoder."""
-    from ner_core.continued import config_for, inherited_settings
-
-    if inherited_settings(models.resolve(base, local_paths=False)) is None:
-        return None
-    return config_for({"base_model": base}, local_paths=False)
-
-
-def reproduce_command(config: TrainConfig, name: str, data) -> str:
-    """The shell lines that run these settings from the command line, as they can be pasted.
+def reproduce_command(plan: FineTunePlan, name: str, data: TrainingData) -> str:
+    """The shell lines that run this plan from the command line, as they can be pasted.
 
     CoNLL-2003 is named by the server's data directory (absolute, so it works from any directory)
     or ``conll2003`` (the Hub); uploads by the names the visitor gave their files; a dataset of
     corrections by its CoNLL export.
     """
-    from ner_core.continued import inherited_settings
-
-    inherited = inherited_settings(models.resolve(config.base_model, local_paths=False))
     replay = data.replay_name if data.replay else None
 
     def line(source: str) -> str:
-        return config.command_line(f"runs/{name}", source, replay=replay, inherited=inherited)
+        return plan.command_line(f"runs/{name}", source, replay=replay)
 
     if data.source == "conll2003":
         return line(data.name)
@@ -184,16 +229,23 @@ def curves(snapshot: JobSnapshot) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame(snapshot.scores, columns=["step", "validation F1"]))
 
 
-_zips: dict[tuple[str, int], str] = {}
+class RunZips:
+    """Saved runs as zip files, made once per version of a run for every visitor."""
+
+    def __init__(self):
+        self._made: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()  # two visitors' polls may ask for the same run at once
+
+    def zip(self, name: str) -> str:
+        path = runs.run_path(name)
+        if path is None:
+            raise UserError(f"no finished run named {name!r}")
+        key = (name, (path / "model.safetensors").stat().st_mtime_ns)
+        with self._lock:
+            if key not in self._made or not Path(self._made[key]).is_file():
+                target = Path(tempfile.mkdtemp(prefix="run-zip-")) / name
+                self._made[key] = shutil.make_archive(str(target), "zip", root_dir=path)
+            return self._made[key]
 
 
-def zip_run(name: str) -> str:
-    """The saved run as a zip file, made once per version of the run for every visitor."""
-    path = runs.run_path(name)
-    if path is None:
-        raise ValueError(f"no finished run named {name!r}")
-    key = (name, (path / "model.safetensors").stat().st_mtime_ns)
-    if key not in _zips or not Path(_zips[key]).is_file():
-        target = Path(tempfile.mkdtemp(prefix="run-zip-")) / name
-        _zips[key] = shutil.make_archive(str(target), "zip", root_dir=path)
-    return _zips[key]
+ZIPS = RunZips()

@@ -10,9 +10,12 @@ the function unchanged, and the app runs a background job instead).
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import os
 import queue
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -21,36 +24,52 @@ from pathlib import Path
 import gradio as gr
 
 from ner_core import runs
+from ner_core.errors import UserError
 from ner_core.training import TrainProgress, TrainResult
+
+from . import access
 
 logger = logging.getLogger("studio")
 
-ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEFAULT_MAX_SECONDS = 300  # what one ZeroGPU call could hold when this was written
 SAVE_SECONDS = 20  # kept back from the GPU time to save the run once its deadline stops it
+PACE_WINDOW = 5  # GPU fine-tunes whose pace the next estimate uses
 
-_rate: list[float] = []  # seconds per training sentence and epoch, measured by runs here
+
+def on_zero_gpu() -> bool:
+    """Whether this server runs on ZeroGPU (``SPACES_ZERO_GPU``, set by the platform)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
 def max_seconds() -> int:
     """``NER_ZEROGPU_MAX_SECONDS``: the most GPU time one call may hold."""
-    raw = os.environ.get("NER_ZEROGPU_MAX_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_MAX_SECONDS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"the setting NER_ZEROGPU_MAX_SECONDS must be a whole number of seconds, "
-                         f"found {raw!r}")
-    return int(raw)
+    return access.int_setting("NER_ZEROGPU_MAX_SECONDS", DEFAULT_MAX_SECONDS)
+
+
+class Pace:
+    """Seconds per unit of training work (``training.training_work``) of the last few GPU
+    fine-tunes here: their median, so one slow or fast run does not swing the next request."""
+
+    def __init__(self, window: int = PACE_WINDOW):
+        self._seen: collections.deque[float] = collections.deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def record(self, seconds: float, work: float) -> None:
+        if work > 0 and seconds > 0:
+            with self._lock:
+                self._seen.append(seconds / work)
+
+    def measured(self) -> float | None:
+        with self._lock:
+            return statistics.median(self._seen) if self._seen else None
+
+
+PACE = Pace()
 
 
 def measured_rate() -> float | None:
-    """Seconds per (scaled) training sentence and epoch of the last GPU fine-tune here, if any."""
-    return _rate[-1] if _rate else None
-
-
-def record_rate(seconds: float, work: float) -> None:
-    if work > 0 and seconds > 0:
-        _rate.append(seconds / work)
+    """Seconds per unit of training work of recent GPU fine-tunes here, if any ran."""
+    return PACE.measured()
 
 
 def request_seconds(estimate: float) -> int:
@@ -58,9 +77,9 @@ def request_seconds(estimate: float) -> int:
     both figures when one call may not hold that long."""
     cap = max_seconds()
     if estimate > cap:
-        raise ValueError(f"this fine-tune needs about {estimate:,.0f} s of GPU time, more than the "
-                         f"{cap:,} s one ZeroGPU call may hold (NER_ZEROGPU_MAX_SECONDS); train "
-                         "on fewer sentences or for fewer epochs")
+        raise UserError(f"this fine-tune needs about {estimate:,.0f} s of GPU time, more than the "
+                        f"{cap:,} s one ZeroGPU call may hold (NER_ZEROGPU_MAX_SECONDS); train "
+                        "on fewer sentences or for fewer epochs")
     return min(cap, int(estimate * 1.25) + 1)
 
 
@@ -71,20 +90,26 @@ class Failure:
     reason: str
 
 
-def _gpu(function):
-    """``spaces.GPU`` with the duration each call asks for (its last argument), when on ZeroGPU."""
-    if not ON_ZERO_GPU:
-        return function
+@functools.cache
+def gpu_worker():
+    """``train_in_worker`` as ZeroGPU runs it (in a forked worker holding the GPU for the duration
+    each call asks, its last argument), or as it is off ZeroGPU.
+
+    Asked once per process while the page is built: ZeroGPU registers its GPU functions when the
+    server launches, so the decoration must happen before then, not at the first fine-tune.
+    """
+    if not on_zero_gpu():
+        return train_in_worker
     import spaces
 
-    return spaces.GPU(duration=lambda *args: args[-1])(function)
+    return spaces.GPU(duration=lambda *args: args[-1])(train_in_worker)
 
 
-@_gpu
-def fine_tune_on_gpu(config, data, output_dir, stop, options: dict, seconds: int):
+def train_in_worker(config, data, output_dir, stop, options: dict, seconds: int):
     """Fine-tune in the GPU worker; yields each ``TrainProgress``, then the ``TrainResult`` (or
     ``None`` when stopped before training, or a ``Failure``). ``options`` are further keyword
-    arguments of ``fine_tune`` (replay data, say).
+    arguments of ``fine_tune`` (replay data and the resolved base model, say); ``seconds`` is the
+    GPU time the call holds.
 
     ``fine_tune`` reports through callbacks, so it runs in a thread of the worker and its reports
     are yielded as they come. When the caller goes away (the page was closed, so the generator is
@@ -108,6 +133,7 @@ def fine_tune_on_gpu(config, data, output_dir, stop, options: dict, seconds: int
             reports.put(("done", fine_tune(config, data, output_dir, on_event=reports.put,
                                            should_stop=stop, **options)))
         except Exception as error:  # reported to the server in words; the worker ends cleanly
+            logger.exception("the fine-tune %s failed in the GPU worker", output_dir.name)
             reports.put(("done", Failure(failure_reason(error, config, output_dir))))
 
     thread = threading.Thread(target=train, name="fine-tune", daemon=True)
@@ -127,25 +153,25 @@ def fine_tune_on_gpu(config, data, output_dir, stop, options: dict, seconds: int
             thread.join()  # saves what was trained before the worker lets go of the GPU
 
 
-def run_in_request(jobs, config, data, output_dir: Path, owner: str | None, command: str,
+def run_in_request(jobs, plan, data, output_dir: Path, owner: str | None, command: str,
                    seconds: int, budget: int | None, work: float):
-    """Run a fine-tune in ZeroGPU's worker from the Start request, mirrored into ``jobs`` (the
-    view every visitor polls); yields ``command`` first and last, and a skip per report between.
+    """Run the fine-tune ``plan`` on ``data`` (a ``TrainingData``) in ZeroGPU's worker from the
+    Start request, mirrored into ``jobs`` (the view every visitor polls); yields ``command`` first
+    and last, and a skip per report between.
 
-    ``work`` is the fine-tune's size (scaled sentences times epochs): with its time it gives the
+    ``work`` is the fine-tune's size (``training.training_work``): with its time it gives the
     pace that estimates the next one.
     """
+    config = plan.config
     deadline = seconds - SAVE_SECONDS  # stop in time to save before the GPU is taken back
     stop = jobs.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline))
     runs.set_owner(output_dir.name, owner)
     yield command
     result = error = None
-    loaded, options = data.load(), {}
-    if isinstance(loaded, tuple):
-        loaded, options = loaded
-    options = {"data_source": data.name, **options}
+    loaded = data.load()
+    options = {**loaded.options, "base": plan.base}
     try:
-        for report in fine_tune_on_gpu(config, loaded, output_dir, stop, options, seconds):
+        for report in gpu_worker()(config, loaded.splits, output_dir, stop, options, seconds):
             if isinstance(report, TrainProgress):
                 jobs.record(report)
                 yield gr.skip()
@@ -166,10 +192,10 @@ def run_in_request(jobs, config, data, output_dir: Path, owner: str | None, comm
     if error is not None:
         runs.remove_stale_staging()  # what a dead worker left half-written
     elif isinstance(result, TrainResult) and not result.stopped_early:
-        record_rate(result.seconds, work)
+        PACE.record(result.seconds, work)
     jobs.end(result, error, output_dir)
     if error is not None:
-        raise ValueError(f"{error}; nothing was saved")
+        raise UserError(f"{error}; nothing was saved")
     yield command
 
 

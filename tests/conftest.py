@@ -1,10 +1,13 @@
 """Fixtures: tiny BERT and DistilBERT models built from configs, a tiny WordPiece vocabulary, and
-CoNLL files of invented sentences. Nothing here touches the network or the real corpus."""
+CoNLL files of invented sentences; the session's servers (``python app.py`` in each configuration
+the tests need) and its one Chromium. Nothing here touches the network or the real corpus."""
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,9 @@ from ner_core.labels import CONLL2003_LABELS  # noqa: E402
 # The ``spaces`` double is loaded by the tests that use it, never collected: collecting its module
 # for doctests would put it on sys.path as ``spaces`` for every test after it.
 collect_ignore = ["spaces_double"]
+SPACES_DOUBLE = Path(__file__).resolve().parent / "spaces_double"
+# The Hub token in the environment of ``app_server``: the security tests check it never leaves.
+SERVER_TOKEN = f"hf_secret{uuid.uuid4().hex}"
 
 PEOPLE = ["anna weber", "omar haddad", "li wei", "maria lopez", "jan novak", "ines costa"]
 ORGS = ["acme corp", "nordbank", "globex", "united metals"]
@@ -158,3 +164,79 @@ def untrained(runs_dir, tiny_bert) -> str:
 
     make_run(runs_dir, "untrained", tiny_bert)
     return "untrained"
+
+
+# The session's servers ---------------------------------------------------------------------------
+# Each starts once, on first use, and serves every module that needs its configuration. Tests that
+# change what a server keeps (runs, datasets, the one fine-tune slot) give what they make names of
+# their own and leave no fine-tune running, so they pass in any order.
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and, for a while, belongs to no other)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture(scope="session")
+def stale_staging(tmp_path_factory) -> Path:
+    """A fine-tune's staging directory, left by a killed process in ``app_server``'s runs
+    directory before the server started (which removes it)."""
+    stale = tmp_path_factory.mktemp("app-server") / "runs" / f".partial-killed-{dead_pid()}"
+    stale.mkdir(parents=True)
+    return stale
+
+
+@pytest.fixture(scope="session")
+def app_server(stale_staging, tiny_bert):
+    """``python app.py`` as one person runs it on their own machine: the ``Served`` of live_app.
+
+    It serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one ORG
+    entity scored 1.0), keeps datasets in a directory of its own, has ``SERVER_TOKEN`` as
+    ``HF_TOKEN`` in its environment, and found ``stale_staging`` in its runs directory.
+    """
+    from live_app import serve_tiny
+
+    with serve_tiny(stale_staging.parent.parent, tiny_bert, HF_TOKEN=SERVER_TOKEN) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def space_server(tmp_path_factory, tiny_bert):
+    """``python app.py`` as a Space serves it (``SPACE_ID`` set), with the Space's defaults: only
+    signed-in visitors fine-tune, and nobody is signed in through the API."""
+    from live_app import serve_tiny
+
+    with serve_tiny(tmp_path_factory.mktemp("space-server"), tiny_bert,
+                    SPACE_ID="owner/name") as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def zerogpu_server(tmp_path_factory, tiny_bert):
+    """``python app.py`` on a ZeroGPU Space: the ``spaces`` double stands in for ``spaces``.
+
+    Fine-tunes are open to anyone here (``NER_FINETUNE_ACCESS=anyone``), so this Space also serves
+    the tests of a Space's limits that only a visitor allowed to start reaches: an API client
+    cannot sign in (a Space's sign-in goes through the Hub), so ``space_server`` refuses it first.
+    """
+    from live_app import serve_tiny
+
+    with serve_tiny(tmp_path_factory.mktemp("zerogpu-server"), tiny_bert, SPACE_ID="owner/name",
+                    SPACES_ZERO_GPU="true", NER_FINETUNE_ACCESS="anyone",
+                    PYTHONPATH=str(SPACES_DOUBLE)) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The session's headless Chromium; each test's page gets a context of its own (``opened``)."""
+    from live_app import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it")
+    pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+    from chromium import launched
+
+    with launched() as browser:
+        yield browser

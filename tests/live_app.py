@@ -1,8 +1,8 @@
 """Saved runs made from the tiny test models, ``python app.py`` served on a free local port, and
 traffic for it through the named API.
 
-Shared by the handler tests (runs only), the browser, API and load tests (runs and the live
-server) and ``bench/load.py``.
+Shared by the handler tests (runs only), the session's servers in conftest.py (the browser, API,
+security and load tests talk to them) and ``bench/load.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from ner_core import TrainConfig
@@ -90,6 +91,41 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
         time.sleep(0.5)
     raise RuntimeError(f"app.py did not answer {url} within {STARTUP_SECONDS} s:\n"
                        f"{log.read_text()[-3000:]}")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running ``python app.py``: where it answers, its process, and the directory it keeps.
+
+    ``directory`` holds ``runs/`` (``runs_dir``), ``datasets/`` (``data_home``), the server's
+    temporary files (``server-tmp/``) and its log (``app.log``).
+    """
+
+    url: str
+    process: subprocess.Popen
+    directory: Path
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.directory / "runs"
+
+    @property
+    def data_home(self) -> Path:
+        return self.directory / "datasets"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "app.log"
+
+
+@contextmanager
+def serve_tiny(directory: Path, tiny_bert: Path, **settings: str):
+    """``python app.py`` serving the run ``tiny`` (see ``runs_with_tiny``) from ``directory``,
+    its datasets in ``directory/datasets``; yields a ``Served``."""
+    runs_dir = runs_with_tiny(directory, tiny_bert)
+    settings = {"NER_DATA_HOME": str(directory / "datasets"), **settings}
+    with serve_app_process(runs_dir, directory / "app.log", **settings) as (url, process):
+        yield Served(url, process, directory)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from huggingface_hub.hf_api import ModelInfo
 
 from conftest import make_sentences, write_conll
 from ner_core import TrainConfig, hub, models, runs
-from ner_core.jobs import FineTuneJobs, StopRequest
+from ner_core.jobs import FineTuneJobs, LoadedData, StopRequest
 from ner_core.training import TrainProgress, TrainResult
 from studio import access, zerogpu
 from studio import data as studio_data
@@ -99,7 +99,7 @@ def off_a_space(monkeypatch, tmp_path):
     """No Space settings unless a test sets them; a CPU host; stop files under the test's directory."""
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(zerogpu, "ON_ZERO_GPU", False)
+    monkeypatch.setattr(zerogpu, "on_zero_gpu", lambda: False)
     monkeypatch.setattr(ft, "_trains_on_gpu", lambda: False)
     directory = tmp_path / "tmp"
     directory.mkdir()
@@ -500,8 +500,8 @@ def test_off_a_space_a_push_names_owner_and_repository(trainer, train_file, push
 
 # 6. A stop aimed at one job never stops the next ------------------------------------------------
 
-def load_three() -> dict:
-    return {"train": ["s1", "s2", "s3"]}
+def load_three() -> LoadedData:
+    return LoadedData({"train": ["s1", "s2", "s3"]})
 
 
 def test_a_stop_checked_against_an_ended_job_leaves_the_next_running(tmp_path):

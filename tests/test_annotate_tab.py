@@ -1,5 +1,6 @@
 """The Annotate tab's handlers on a tiny model, without a server: suggest, correct in the
-highlight's tokens, accept, skip, undo, queue a file least sure first, export, fine-tune.
+highlight's tokens, accept, skip, undo, queue a file least sure first, export, fine-tune; and its
+named API against the session's ``app_server``.
 
 The model is ``biased``: every word tagged I-ORG, so each sentence of a text is one ORG entity
 scored 1.0, and the offsets of every entity are known.
@@ -18,10 +19,10 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from live_app import runs_with_tiny, serve_app
-from ner_core import annotations
+from ner_core import annotations, preset
 from ner_core.data import read_conll
 from studio import annotate
+from studio.training import FORM
 
 TEXT = "anna weber spoke. She visited berlin."
 
@@ -258,33 +259,49 @@ def test_show_dataset_counts_and_refuses_path_names(biased):
 
 def test_fine_tune_on_the_dataset_fills_the_fine_tune_tab(biased):
     current = annotate.suggest_text(TEXT, biased)[0]
-    source, dataset, base, replay, note = annotate.fine_tune_on("fixes", current, "default")
-    assert (source, dataset.value, base, replay) == ("dataset", "fixes", "biased", True)
+    source, dataset, base, replay, chosen, *form, note = annotate.fine_tune_on("fixes", current,
+                                                                              "default")
+    assert (source, dataset.value, base, replay, chosen) == ("dataset", "fixes", "biased", True,
+                                                             "auto")
+    # The whole form: the continue preset, and the input settings biased was trained with.
+    continued = preset("continue")
+    assert dict(zip(FORM, form)) == {
+        "learning_rate": continued.learning_rate, "train_batch_size": continued.train_batch_size,
+        "epochs": continued.epochs, "seed": continued.seed,
+        "weight_decay": continued.weight_decay, "warmup_ratio": continued.warmup_ratio,
+        "max_length": 64, "max_train_sentences": 0, "document_context": False,
+        "label_all_tokens": False, "case_feature": False}
+    assert (continued.learning_rate, continued.epochs, continued.warmup_ratio) == (5e-5, 5.0, 0.1)
     assert note == ("The Fine-tune tab is set to train `biased` on `fixes`: open it to start.")
 
 
-def test_the_tab_wires_the_named_endpoints_and_the_fine_tune_form():
+def test_the_tab_wires_the_named_endpoints_and_the_fine_tune_form(monkeypatch):
     import app
 
     demo = app.build_demo()
     names = {d.api_name for d in demo.fns.values()}
     assert {"suggest", "accept", "export_dataset", "export_jsonl"} <= names
     assert any(d.fn.__name__ == "fine_tune_on" for d in demo.fns.values())
+    # The order of the tabs does not matter: Annotate before Fine-tune wires the same form.
+    monkeypatch.setattr(app, "TABS", dict(reversed(list(app.TABS.items()))))
+    reversed_demo = app.build_demo()
+    button = next(d for d in reversed_demo.fns.values() if d.fn.__name__ == "fine_tune_on")
+    form = next(d for d in reversed_demo.fns.values() if d.fn.__name__ == "fill_form")
+    assert [o._id for o in button.outputs][5:-1] == [o._id for o in form.outputs]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """``python app.py`` serving ``tiny`` and keeping datasets in a directory of its own."""
-    directory = tmp_path_factory.mktemp("annotate-api")
-    home = directory / "datasets"
-    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log",
-                   NER_DATA_HOME=str(home)) as url:
-        yield url, home
+def test_without_the_fine_tune_tab_the_button_is_hidden(monkeypatch):
+    import app
+
+    monkeypatch.setattr(app, "TABS", {k: v for k, v in app.TABS.items() if k != "Fine-tune"})
+    demo = app.build_demo()
+    assert not any(d.fn.__name__ == "fine_tune_on" for d in demo.fns.values())
+    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "finetune-dataset")
+    assert button.visible is False
 
 
-def test_suggest_accept_and_export_through_the_named_api(served):
-    url, home = served
-    client = Client(url, verbose=False)
+def test_suggest_accept_and_export_through_the_named_api(app_server):
+    client = Client(app_server.url, verbose=False)
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert [p["parameter_name"] for p in endpoints["/suggest"]["parameters"]] == ["text", "model"]
     assert [p["parameter_name"] for p in endpoints["/accept"]["parameters"]] \
@@ -297,7 +314,7 @@ def test_suggest_accept_and_export_through_the_named_api(served):
     fixed = [{"start": 0, "end": 10, "label": "PER"}, {"start": 30, "end": 35, "label": "LOC"}]
     counts = client.predict(dataset="api-fixes", text=TEXT, entities=fixed, api_name="/accept")
     assert counts == {"LOC": 1, "PER": 1}
-    assert (home / "api-fixes.jsonl").is_file()
+    assert (app_server.data_home / "api-fixes.jsonl").is_file()
 
     exported = client.predict(dataset="api-fixes", api_name="/export_dataset")
     assert Path(exported).name == "api-fixes.conll"
@@ -313,10 +330,10 @@ def test_suggest_accept_and_export_through_the_named_api(served):
                               {"start": 5, "end": 10, "label": "ORG"}]},
      "entities overlap: 'anna weber' (0-10, PER) and 'weber' (5-10, ORG)"),
     ("/suggest", {"text": TEXT, "model": "../tiny"}, "expected one of the listed models, found "),
-    ("/export_dataset", {"dataset": "empty"},
-     "expected accepted examples in the dataset 'empty', found none"),
+    ("/export_dataset", {"dataset": "api-never-accepted"},
+     "expected accepted examples in the dataset 'api-never-accepted', found none"),
 ])
-def test_the_named_api_refuses_with_a_message(served, endpoint, arguments, message):
-    client = Client(served[0], verbose=False, download_files=False)
+def test_the_named_api_refuses_with_a_message(app_server, endpoint, arguments, message):
+    client = Client(app_server.url, verbose=False, download_files=False)
     with pytest.raises(AppError, match=re.escape(message)):
         client.predict(**arguments, api_name=endpoint)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
+import multiprocessing
 import threading
 from pathlib import Path
 
 import pytest
 
-from live_app import APP_DIR
 from ner_core import annotations
 from ner_core.data import read_conll
 from ner_core.labels import spans
@@ -112,7 +110,7 @@ def test_append_returns_counts_and_writes_one_line_per_accept(data_home):
 
 @pytest.mark.parametrize("text, message", [
     ("   ", "^expected a text with at least one word to accept, found an empty text$"),
-    ("Anna \ud800", "^expected Unicode text, found the lone surrogate U\\+D800$"),
+    ("Anna \ud800", "^expected Unicode text, found the lone surrogate U\\+D800 at character 6$"),
 ])
 def test_append_refuses_texts_it_cannot_keep(text, message, data_home):
     with pytest.raises(ValueError, match=message):
@@ -159,23 +157,21 @@ def test_concurrent_appends_from_threads_are_all_kept_whole(data_home):
     assert annotations.counts("busy") == {"X": N_WRITERS * M_LINES}
 
 
-WRITER = """
-import sys
-from ner_core import annotations
-writer = sys.argv[1]
-filler = "Anna Weber visited Berlin. " * 300
-for line in range({m}):
-    annotations.append("busy", f"{{writer}} {{line}} {{filler}}", [])
-"""
+def write_lines(writer: int) -> None:
+    for line in range(M_LINES):
+        annotations.append("busy", f"{writer} {line} {FILLER}", [])
 
 
 def test_concurrent_appends_from_processes_are_all_kept_whole(data_home):
-    env = {"NER_DATA_HOME": str(data_home), "PYTHONPATH": str(APP_DIR), "PATH": "/usr/bin:/bin"}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER.format(m=M_LINES), str(w)],
-                                cwd=APP_DIR, env=env, stderr=subprocess.PIPE, text=True)
-               for w in range(N_WRITERS)]
+    # Forked: each writer is a process of its own (its own descriptors and locks) that need not
+    # import the package again.
+    fork = multiprocessing.get_context("fork")
+    writers = [fork.Process(target=write_lines, args=(w,)) for w in range(N_WRITERS)]
     for writer in writers:
-        assert writer.wait(timeout=300) == 0, writer.stderr.read()[-2000:]
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=300)
+        assert writer.exitcode == 0
     check_all_lines(data_home / "busy.jsonl",
                     {f"{w} {m} {FILLER}" for w in range(N_WRITERS) for m in range(M_LINES)})
 

@@ -1,6 +1,6 @@
-"""The app's named API through ``gradio_client``, against ``python app.py`` on a local port.
+"""The app's named API through ``gradio_client``, against the session's ``app_server``.
 
-The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
 ORG entity scored 1.0), so answers are known exactly.
 """
 
@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from conftest import make_sentences, write_conll
-from live_app import make_run, runs_with_tiny, serve_app
+from live_app import make_run
 
 TEXT = "anna weber visited berlin. Then nordbank left.\n\nLi Wei met Globex."
 ROWS = [["anna weber visited berlin.", "ORG", 1.0, 0, 26], ["Then nordbank left.", "ORG", 1.0, 27, 46],
@@ -23,17 +23,8 @@ ROWS = [["anna weber visited berlin.", "ORG", 1.0, 0, 26], ["Then nordbank left.
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """The server's URL and its runs directory."""
-    directory = tmp_path_factory.mktemp("api-app")
-    runs = runs_with_tiny(directory, tiny_bert)
-    with serve_app(runs, directory / "app.log") as url:
-        yield url, runs
-
-
-@pytest.fixture(scope="module")
-def client(served) -> Client:
-    return Client(served[0], verbose=False, download_files=False)
+def client(app_server) -> Client:
+    return Client(app_server.url, verbose=False, download_files=False)
 
 
 def test_highlight_returns_the_table_with_exact_offsets(client):
@@ -85,18 +76,18 @@ def test_evaluate_an_uploaded_file(client, tmp_path):
     assert [value for _, value in types["choices"]] == ["all", "LOC", "MISC", "ORG", "PER"]
 
 
-def test_highlight_accepts_a_run_saved_after_the_server_started(client, served):
-    url, runs = served
-    make_run(runs, "later", runs / "tiny")
+def test_highlight_accepts_a_run_saved_after_the_server_started(client, app_server):
+    runs = app_server.runs_dir
+    make_run(runs, "api-later", runs / "tiny")
     try:
-        _, table, _, _ = client.predict(TEXT, "later", "", 0.0, api_name="/highlight")
+        _, table, _, _ = client.predict(TEXT, "api-later", "", 0.0, api_name="/highlight")
         assert table["data"] == ROWS
     finally:
-        shutil.rmtree(runs / "later")
+        shutil.rmtree(runs / "api-later")
 
 
-def test_downloads_hold_the_entities(client, served):
-    fetching = Client(served[0], verbose=False)  # downloads the output files
+def test_downloads_hold_the_entities(app_server):
+    fetching = Client(app_server.url, verbose=False)  # downloads the output files
     _, _, files, _ = fetching.predict(TEXT, "tiny", "", 0.0, api_name="/highlight")
     entities = json.loads(Path(files[0]).read_text())
     assert [[e["text"], e["label"], e["score"], e["start"], e["end"]] for e in entities] == ROWS

@@ -24,9 +24,9 @@ import pytest
 from conftest import make_sentences, write_conll
 from live_app import make_run
 from ner_core import TrainConfig, runs
-from ner_core.continued import config_for
+from ner_core.plan import config_for
 from ner_core.cli import _build_parser
-from ner_core.jobs import FineTuneJobs
+from ner_core.jobs import FineTuneJobs, LoadedData
 from ner_core.training import TrainProgress, TrainResult
 from studio.models import model_choices
 from studio.data import TrainingData
@@ -132,7 +132,7 @@ def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
         raise RuntimeError("internal detail")
 
     monkeypatch.setattr(hl, "recognize", broken)
-    with pytest.raises(gr.Error, match="unexpected RuntimeError; it is logged") as caught:
+    with pytest.raises(gr.Error, match=r"something went wrong in the studio itself.*\(RuntimeError\)") as caught:
         hl.highlight("Anna Weber visited Berlin.", biased, "", 0.0)
     assert "internal detail" not in str(caught.value)
 
@@ -162,7 +162,7 @@ def test_filter_by_score_before_any_search_changes_nothing():
 # Fine-tune ---------------------------------------------------------------------------------------
 
 def test_make_config_accepts_whole_floats_from_number_boxes():
-    config = tr.make_config("minilm", "", form(train_batch_size=16.0, seed=7.0, max_length=64.0))
+    config = tr.plan_from_form("minilm", "", None, form(train_batch_size=16.0, seed=7.0, max_length=64.0)).config
     assert config == TrainConfig(base_model="minilm", learning_rate=3e-4, train_batch_size=16,
                                  epochs=1.0, seed=7, weight_decay=0.01, warmup_ratio=0.1,
                                  max_length=64, max_train_sentences=None,
@@ -171,19 +171,29 @@ def test_make_config_accepts_whole_floats_from_number_boxes():
 
 
 def test_make_config_reads_max_train_sentences():
-    assert tr.make_config("minilm", "", form(max_train_sentences=0.0)).max_train_sentences is None
-    assert tr.make_config("minilm", "", form(max_train_sentences=0)).max_train_sentences is None
-    assert tr.make_config("minilm", "", form(max_train_sentences=500.0)).max_train_sentences == 500
+    assert tr.plan_from_form("minilm", "", None, form(max_train_sentences=0.0)).config.max_train_sentences is None
+    assert tr.plan_from_form("minilm", "", None, form(max_train_sentences=0)).config.max_train_sentences is None
+    assert tr.plan_from_form("minilm", "", None, form(max_train_sentences=500.0)).config.max_train_sentences == 500
 
 
-def test_make_config_takes_the_hub_box_over_the_picker(monkeypatch):
+def test_make_config_takes_the_hub_box_over_the_picker(monkeypatch, tmp_path):
     monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
-    assert tr.make_config("minilm", " owner/name ", form()).base_model == "owner/name"
+    # The Hub gives the encoder's configuration, and nothing else is downloaded to plan the run.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "bert", "type_vocab_size": 2,
+                                  "max_position_embeddings": 512}))
+    asked = []
+    monkeypatch.setattr("huggingface_hub.hf_hub_download",
+                        lambda repo_id, filename, **kwargs: asked.append((repo_id, filename))
+                        or str(config))
+    plan = tr.plan_from_form("minilm", " owner/name ", None, form())
+    assert plan.config.base_model == "owner/name" and plan.preset == "recipe"
+    assert asked == [("owner/name", "config.json")]
 
 
 def test_make_config_says_at_once_that_a_hub_base_is_out_of_reach():
     with pytest.raises(ValueError, match="cannot be reached"):
-        tr.make_config("minilm", "owner/name", form())
+        tr.plan_from_form("minilm", "owner/name", None, form()).config
 
 
 def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypatch):
@@ -191,7 +201,7 @@ def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypat
     (tmp_path / "runs" / "local").mkdir(parents=True)
     monkeypatch.setattr("ner_core.hub.hub_reachable", lambda: True)
     with pytest.raises(ValueError, match="expected a listed base model or a Hub id, found 'runs/local'"):
-        tr.make_config("minilm", "runs/local", form())
+        tr.plan_from_form("minilm", "runs/local", None, form()).config
 
 
 @pytest.mark.parametrize("base, hub_id, changes, message", [
@@ -199,7 +209,7 @@ def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypat
     ("minilm", "", {"seed": 1.5}, "seed must be a whole number, found 1.5"),
     ("minilm", "", {"learning_rate": 5.0}, r"learning_rate must be in \(0, 1\], found 5.0"),
     ("minilm", "", {"learning_rate": 0.0}, r"learning_rate must be in \(0, 1\], found 0.0"),
-    ("minilm", "", {"learning_rate": None}, "learning_rate must be a number, found None"),
+    ("minilm", "", {"learning_rate": "fast"}, "learning_rate must be a number, found 'fast'"),
     ("minilm", "", {"epochs": 0.0}, r"epochs must be in \(0, 100\], found 0.0"),
     ("minilm", "", {"max_train_sentences": -3.0}, "max_train_sentences must be between 1 and"),
     ("", "", {}, "choose a base model"),
@@ -208,11 +218,11 @@ def test_make_config_never_reads_the_hub_box_as_a_local_path(tmp_path, monkeypat
 ])
 def test_make_config_quotes_bad_values(base, hub_id, changes, message):
     with pytest.raises(ValueError, match=message):
-        tr.make_config(base, hub_id, form(**changes))
+        tr.plan_from_form(base, hub_id, None, form(**changes)).config
 
 
 def test_plan_names_the_setting_to_fix():
-    note = ft.plan("minilm", "", "upload", None, None, **form(train_batch_size=2.5))
+    note = ft.describe_plan("minilm", "", "upload", None, None, **form(train_batch_size=2.5))
     assert "Settings to fix: train_batch_size must be a whole number, found 2.5" in note
 
 
@@ -257,10 +267,11 @@ def test_describe_upload_names_file_and_line_of_a_bad_tag(tmp_path):
 
 
 def test_reproduce_command_round_trips_through_the_cli(tmp_path):
-    config = tr.make_config("minilm", "", form(train_batch_size=8.0, label_all_tokens=True,
-                                               max_train_sentences=300.0))
+    plan = tr.plan_from_form("minilm", "", None, form(train_batch_size=8.0, label_all_tokens=True,
+                                                      max_train_sentences=300.0))
+    config = plan.config
     data = TrainingData("upload", str(write_conll(tmp_path / "mine.txt", make_sentences(5))), None)
-    command = tr.reproduce_command(config, "my-run", data)
+    command = tr.reproduce_command(plan, "my-run", data)
     assert "--learning-rate 0.0003" in command and "--base-model minilm" in command
     assert "--label-all-tokens" in command
 
@@ -274,11 +285,11 @@ def test_reproduce_command_round_trips_through_the_cli(tmp_path):
 
 
 def test_zip_run_holds_the_weights(biased):
-    with zipfile.ZipFile(tr.zip_run(biased)) as archive:
+    with zipfile.ZipFile(tr.ZIPS.zip(biased)) as archive:
         names = {Path(n).name for n in archive.namelist()}
     assert {"model.safetensors", "config.json", "train_config.json", "metrics.json"} <= names
     with pytest.raises(ValueError, match="no finished run named 'missing'"):
-        tr.zip_run("missing")
+        tr.ZIPS.zip("missing")
 
 
 # Evaluate ----------------------------------------------------------------------------------------
@@ -426,8 +437,8 @@ class FakeFineTune:
         return TrainResult(output_dir, {}, stopped, 5 if stopped else 10, 10, 2.0)
 
 
-def load_three() -> dict:
-    return {"train": ["s1", "s2", "s3"]}
+def load_three() -> LoadedData:
+    return LoadedData({"train": ["s1", "s2", "s3"]})
 
 
 @pytest.fixture
@@ -595,8 +606,10 @@ def test_replayed_sentences_count_against_the_cpu_limit(biased, tmp_path, monkey
     monkeypatch.setenv("NER_MAX_CPU_TRAIN_SENTENCES", "30")
     monkeypatch.setattr(ft, "_trains_on_gpu", lambda: False)
     train = write_conll(tmp_path / "train.txt", make_sentences(20, seed=1))
-    assert tr.trained_sentences(TrainConfig(replay_ratio=1.0), 20, replay=True) == 40
-    assert tr.trained_sentences(TrainConfig(replay_ratio=0.5), 20, replay=False) == 20
+    replayed = TrainingData("upload", str(train), None, replay=True)
+    plan = tr.plan_from_form("biased", "", None, form(max_train_sentences=0))
+    assert tr.trained_sentences(plan, replayed) == 40
+    assert tr.trained_sentences(plan, TrainingData("upload", str(train), None)) == 20
     with pytest.raises(gr.Error, match=r"at most 30 sentences \(NER_MAX_CPU_TRAIN_SENTENCES\), "
                                        r"found 40"):
         next(ft.start_fine_tune("replayed", "biased", "", "upload", str(train), None, replay=True,
@@ -609,5 +622,5 @@ def test_marking_capitals_is_refused_up_front_for_a_base_without_token_types(tmp
     make_run(runs_dir, "distil", tiny_distilbert)
     with pytest.raises(ValueError, match=r"case_feature needs a model with token type embeddings "
                                          r"\(BERT-like\), found distilbert \(distil\)"):
-        tr.make_config("distil", "", form(case_feature=True))
-    assert tr.make_config("distil", "", form()).case_feature is False
+        tr.plan_from_form("distil", "", None, form(case_feature=True)).config
+    assert tr.plan_from_form("distil", "", None, form()).config.case_feature is False

@@ -3,7 +3,7 @@ model names. Each is refused before any work starts, with a message that says wh
 what was found and where, or handled exactly; after a refusal the next good request works.
 
 The app is driven through its handlers (``app.py``), the command line in-process (``cli.main``),
-and what only a browser can show against ``python app.py`` on a local port.
+and what only a browser can show against the session's ``app_server``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from live_app import CHROMIUM_ARGS
 
+from chromium import choose, opened
 from conftest import make_sentences, write_conll
-from live_app import label_winning_copy, make_run, runs_with_tiny, serve_app
-from ner_core import cli, hub
+from live_app import label_winning_copy, make_run
+from ner_core import cli, hub, preset
 from ner_core.inference import MAX_TEXT_CHARS
 from ner_core.jobs import FineTuneJobs
 from studio import finetune as ft
@@ -251,7 +251,8 @@ def test_html_in_text_comes_back_as_the_same_text(served_runs):
 # name -> (content, what the message says after the file's name)
 BAD_UPLOADS = {
     "not UTF-8": (b"anna B-PER\n\ncaf\xe9 O\n",
-                  ":3: expected UTF-8 text, found the byte 0xe9 that UTF-8 does not allow there"),
+                  ":3: expected UTF-8 text, found the byte 0xe9 (byte 4 of the line) that UTF-8 "
+                  "does not allow there"),
     "UTF-16": ("anna B-PER\n".encode("utf-16"),
                ":1: expected UTF-8 text, found UTF-16 (it starts with a UTF-16 byte-order mark)"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
@@ -349,13 +350,10 @@ BAD_SETTINGS = {
                               "max_train_sentences must be between 1 and 1000000000, found -3"),
     "learning rate not a number": ({"learning_rate": "fast"},
                                    "learning_rate must be a number, found 'fast'"),
-    "learning rate empty": ({"learning_rate": None}, "learning_rate must be a number, found None"),
     "learning rate NaN": ({"learning_rate": float("nan")}, "learning_rate must be a number, found nan"),
     "epochs infinite": ({"epochs": float("inf")}, "epochs must be a number, found inf"),
     "batch size not a number": ({"train_batch_size": "16x"},
                                 "train_batch_size must be a whole number, found '16x'"),
-    "batch size empty": ({"train_batch_size": None},
-                         "train_batch_size must be a whole number, found None"),
 }
 
 
@@ -367,11 +365,22 @@ def test_bad_settings_are_refused_before_a_job_starts(served_runs, jobs, tmp_pat
     assert jobs.snapshot().state == "idle"
     assert sorted(p.name for p in served_runs.iterdir()) == ["tiny", "words"]
     # The plan line under the form names the same setting while it is being typed.
-    assert ft.plan("tiny", "", "upload", None, None, **values).endswith(f"Settings to fix: {message}")
+    assert ft.describe_plan("tiny", "", "upload", None, None, **values).endswith(f"Settings to fix: {message}")
+
+
+def test_an_empty_box_takes_what_the_base_and_preset_give(served_runs):
+    """An emptied field (None, as an API call that leaves it out) is not a setting given: the plan
+    fills it, as the form shows it for that base."""
+    values = {**HYPERPARAMETERS, "learning_rate": None, "train_batch_size": None}
+    plan = tr.plan_from_form("tiny", "", None, values)
+    continued = preset("continue")  # tiny is a trained model
+    assert plan.preset == "continue"
+    assert (plan.config.learning_rate, plan.config.train_batch_size) == (
+        continued.learning_rate, continued.train_batch_size)
 
 
 def test_max_sentences_zero_in_the_form_means_all(served_runs):
-    assert tr.make_config("tiny", "", HYPERPARAMETERS).max_train_sentences is None
+    assert tr.plan_from_form("tiny", "", None, HYPERPARAMETERS).config.max_train_sentences is None
 
 
 CLI_SETTINGS = {
@@ -436,7 +445,7 @@ def test_path_tricks_typed_into_the_page_are_refused(served_runs, traps, tmp_pat
     # Fine-tune: the base Hub box and the base picker.
     for base, base_hub in [("tiny", trick), (trick, "")]:
         with refused(f"expected a listed base model or a Hub id, found {trick.strip()!r}"):
-            tr.make_config(base, base_hub, HYPERPARAMETERS)
+            tr.plan_from_form(base, base_hub, None, HYPERPARAMETERS).config
     # Evaluate: both pickers.
     with refused(f"expected one of the listed models, found {trick!r}"):
         ev.evaluate(trick, "upload", good, "default")
@@ -450,23 +459,16 @@ def test_a_hub_id_that_is_also_a_local_directory_is_not_loaded(served_runs, trap
     with pytest.raises(gr.Error, match="found 'owner/name', which is also a path on this machine"):
         hl.highlight("anna weber visited berlin.", "tiny", "owner/name", 0.0)
     with pytest.raises(ValueError, match="expected a listed base model or a Hub id, found 'owner/name'"):
-        tr.make_config("tiny", "owner/name", HYPERPARAMETERS)
+        tr.plan_from_form("tiny", "owner/name", None, HYPERPARAMETERS).config
 
 
 # The live app: the page in a browser, and its API -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, tiny_bert):
-    directory = tmp_path_factory.mktemp("bad-input-app")
-    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(live):
+def client(app_server):
     from gradio_client import Client
 
-    return Client(live, verbose=False, download_files=False)
+    return Client(app_server.url, verbose=False, download_files=False)
 
 
 def test_api_refuses_bad_input_and_keeps_serving(client, tmp_path):
@@ -501,30 +503,18 @@ def test_api_refuses_bad_input_and_keeps_serving(client, tmp_path):
     assert overall["data"][0][-1] == 20
 
 
-def test_html_in_text_is_shown_as_text_and_never_runs(live, tmp_path):
+def test_html_in_text_is_shown_as_text_and_never_runs(app_server, browser, request, tmp_path):
     """Script and markup in the text, in a Hub id and in an uploaded file's tags stay text."""
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip(f"no Chromium at {chromium}")
     sync_api = pytest.importorskip("playwright.sync_api")
     text = f"anna weber visited berlin. {HOSTILE} nordbank left."
     hostile_tag = "B-<img/src=y/onerror=window.__pwned=4>"
     upload = tmp_path / "hostile.txt"
     upload.write_text(f"anna {hostile_tag}\nweber O\n", encoding="utf-8")
 
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with opened(browser, app_server.url, request, ready="#text textarea") as page:
         page.set_default_timeout(30_000)
-        page.route("**/*", lambda route: route.continue_()
-                   if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
-                   else route.abort())
-        page.goto(live, wait_until="load")
         # The bundled model leads the picker; tiny's answers are exact (each sentence one ORG).
-        page.locator("#model input").click()
-        page.get_by_role("option", name="tiny", exact=True).click()
-        sync_api.expect(page.locator("#model input")).to_have_value("tiny")
+        choose(page, "model", "tiny")
         page.fill("#text textarea", text)
         page.click("#find")
         sync_api.expect(page.get_by_text("entities in")).to_contain_text("with tiny", timeout=30_000)
@@ -550,4 +540,3 @@ def test_html_in_text_is_shown_as_text_and_never_runs(live, tmp_path):
         page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x "
                       "onerror=\"window.__pwned=9\">')")
         page.wait_for_function("window.__pwned === 9")
-        browser.close()

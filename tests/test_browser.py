@@ -1,8 +1,8 @@
-"""The app end to end in headless Chromium, against ``python app.py`` on a local port.
+"""The app end to end in headless Chromium, against the session's ``app_server``.
 
-The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
-ORG entity). Tests run in file order: the fine-tune of one test must be over before the next starts,
-as the server runs one fine-tune at a time. A failing test leaves a screenshot in test-artifacts/.
+The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+ORG entity). The server runs one fine-tune at a time: a test that starts one sees it end before
+it ends itself. A failing test leaves a screenshot in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -16,36 +16,17 @@ from pathlib import Path
 import pytest
 
 from conftest import make_sentences, write_conll
-from chromium import choose, launched, opened, table_rows
-from live_app import APP_DIR, CHROMIUM, runs_with_tiny, serve_app
+from chromium import choose, opened, table_rows
+from live_app import APP_DIR, CHROMIUM, make_run
 
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """The server's URL and its runs directory."""
-    directory = tmp_path_factory.mktemp("browser-app")
-    runs_dir = runs_with_tiny(directory, tiny_bert)
-    with serve_app(runs_dir, directory / "app.log") as url:
-        yield url, runs_dir
-
-
-@pytest.fixture(scope="module")
-def app_url(served):
-    return served[0]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as browser:
-        yield browser
-
 
 @pytest.fixture
-def page(app_url, browser, request):
-    with opened(browser, app_url, request, ready="#text textarea") as page:
+def page(app_server, browser, request):
+    with opened(browser, app_server.url, request, ready="#text textarea") as page:
         yield page
 
 
@@ -112,7 +93,7 @@ def reproduce_in_a_shell(command: str, train_file: Path, runs_dir: Path, directo
     assert (directory / output / "model.safetensors").is_file()
 
 
-def test_fine_tune_runs_and_offers_the_new_model(page, train_file, served, tmp_path):
+def test_fine_tune_runs_and_offers_the_new_model(page, train_file, app_server, tmp_path):
     fill_fine_tune(page, train_file, "browser-run", epochs=1)
     progress = page.locator("#progress")
     before = progress.inner_text()
@@ -130,18 +111,26 @@ def test_fine_tune_runs_and_offers_the_new_model(page, train_file, served, tmp_p
     command = page.locator(".cm-content", has_text="python -m ner_core train")
     sync_api.expect(command).to_contain_text("--base-model tiny")
 
-    reproduce_in_a_shell(command.inner_text(), train_file, served[1], tmp_path)
+    reproduce_in_a_shell(command.inner_text(), train_file, app_server.runs_dir, tmp_path)
 
     page.get_by_role("tab", name="Highlight").click()  # no reload: the timer refreshed the pickers
-    assert open_options(page, "model", "browser-run") == ["default", "browser-run", "tiny"]
+    offered = open_options(page, "model", "browser-run")
+    # The bundled model first, then the runs newest first: this one was saved last.
+    assert offered[:2] == ["default", "browser-run"] and "tiny" in offered
     page.get_by_role("option", name="browser-run", exact=True).click()
     page.fill("#text textarea", "anna weber visited berlin.")
     page.click("#find")
     sync_api.expect(page.get_by_text("entities in")).to_contain_text("with browser-run")
 
 
-def test_a_new_page_offers_runs_made_after_the_server_started(page):
-    assert "browser-run" in open_options(page, "model", "browser-run", timeout=5_000)
+def test_a_new_page_offers_runs_made_after_the_server_started(app_server, browser, request):
+    runs_dir = app_server.runs_dir
+    make_run(runs_dir, "browser-later", runs_dir / "tiny")
+    try:
+        with opened(browser, app_server.url, request, ready="#text textarea") as page:
+            assert "browser-later" in open_options(page, "model", "browser-later", timeout=5_000)
+    finally:
+        shutil.rmtree(runs_dir / "browser-later")
 
 
 def test_evaluate_an_uploaded_file(page, tmp_path):

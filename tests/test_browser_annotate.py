@@ -1,7 +1,7 @@
-"""The Annotate tab end to end in headless Chromium, against ``python app.py`` on a local port.
+"""The Annotate tab end to end in headless Chromium, against the session's ``app_server``.
 
-The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
-ORG entity), and keeps its datasets in a directory of the test's. Corrections are made as a person
+The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+ORG entity), and keeps its datasets in a directory of its own. Corrections are made as a person
 makes them: a click on a span and a typed type, the span's × button, a double-click on a word.
 A failing test leaves a screenshot in test-artifacts/.
 """
@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from chromium import TABLE_ROWS, choose, launched, opened
-from live_app import CHROMIUM, runs_with_tiny, serve_app
+from chromium import TABLE_ROWS, choose, opened
+from live_app import CHROMIUM
 from ner_core.data import read_conll
 
 if not CHROMIUM.exists():
@@ -37,25 +37,9 @@ WORD_CENTRE = """(root, word) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """The server's URL and the directory of its datasets."""
-    directory = tmp_path_factory.mktemp("browser-annotate-app")
-    home = directory / "datasets"
-    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log",
-                   NER_DATA_HOME=str(home)) as url:
-        yield url, home
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as browser:
-        yield browser
-
-
 @pytest.fixture
-def page(served, browser, request):
-    with opened(browser, served[0], request, ready="#text textarea",
+def page(app_server, browser, request):
+    with opened(browser, app_server.url, request, ready="#text textarea",
                 accept_downloads=True) as page:
         page.get_by_role("tab", name="Annotate").click()
         page.wait_for_selector("#annotate-text textarea")
@@ -88,7 +72,7 @@ def give_type(page, kind: str) -> None:
     box.press("Enter")
 
 
-def test_correct_accept_and_export_a_text(page, served, tmp_path):
+def test_correct_accept_and_export_a_text(page, app_server, tmp_path):
     choose(page, "annotate-model", "tiny")
     page.fill("#annotate-text textarea", TEXT)
     page.click("#suggest")
@@ -133,7 +117,8 @@ def test_correct_accept_and_export_a_text(page, served, tmp_path):
         ("anna", "B-PER"), ("weber", "I-PER"), ("spoke", "I-PER"), (".", "I-PER")]
     assert list(zip(second.tokens, second.tags)) == [
         ("She", "O"), ("visited", "O"), ("berlin", "B-LOC"), (".", "O")]
-    [line] = (served[1] / "corrections.jsonl").read_text(encoding="utf-8").splitlines()
+    # The page's own dataset name: no other test accepts into it.
+    [line] = (app_server.data_home / "corrections.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["model"] == "tiny"
 
 

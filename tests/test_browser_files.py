@@ -1,7 +1,7 @@
-"""The Files tab end to end, in headless Chromium and through its named API, against
-``python app.py`` on a local port.
+"""The Files tab end to end, in headless Chromium and through its named API, against the
+session's ``app_server``.
 
-The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG): each line of the
+The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG): each line of the
 uploaded file is one ORG entity from its first character to its last, so offsets are known.
 A failing test leaves a screenshot in test-artifacts/.
 """
@@ -17,8 +17,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from conftest import make_sentences
-from chromium import choose, launched, opened
-from live_app import CHROMIUM, TINY_LABEL, runs_with_tiny, serve_app
+from chromium import choose, opened
+from live_app import CHROMIUM, TINY_LABEL
 
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
@@ -36,22 +36,10 @@ WATCH_PROGRESS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, tiny_bert):
-    directory = tmp_path_factory.mktemp("browser-files-app")
-    with serve_app(runs_with_tiny(directory, tiny_bert), directory / "app.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as browser:
-        yield browser
-
-
 @pytest.fixture
-def page(app_url, browser, request):
-    with opened(browser, app_url, request, ready="#text textarea", accept_downloads=True) as page:
+def page(app_server, browser, request):
+    with opened(browser, app_server.url, request, ready="#text textarea",
+                accept_downloads=True) as page:
         yield page
 
 
@@ -95,12 +83,12 @@ def test_a_thousand_lines_in_entities_out(page, tmp_path):
         assert entity["label"] == TINY_LABEL[2:]
 
 
-def test_the_named_endpoint_recognizes_a_file(app_url, tmp_path):
+def test_the_named_endpoint_recognizes_a_file(app_server, tmp_path):
     texts = ["anna weber visited berlin.", "Then nordbank left. Li Wei met Globex."]
     upload = tmp_path / "notes.jsonl"
     upload.write_text("".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(texts)),
                       encoding="utf-8")
-    client = Client(app_url, verbose=False)  # downloads the output files
+    client = Client(app_server.url, verbose=False)  # downloads the output files
     endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert [p["parameter_name"] for p in endpoint["/recognize_file"]["parameters"]] \
         == ["file", "model", "text_field", "threshold"]

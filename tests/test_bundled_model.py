@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from safetensors import safe_open
 
-from ner_core import Recognizer, TrainConfig, models, preset
-
-ROOT = models.BUNDLED_DIR.parent.parent
+from ner_core import Recognizer, TrainConfig, cli, models, preset
 
 BUNDLED = models.BUNDLED_DIR
 SENTENCE = "Angela Merkel met the chief executive of Siemens in Paris on Tuesday."
@@ -57,11 +52,9 @@ def test_default_loads_as_float32_and_finds_the_names(recognizer):
     assert {("Angela Merkel", "PER"), ("Siemens", "ORG"), ("Paris", "LOC")} <= found
 
 
-def test_predict_default_works_offline_without_data():
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("NER_DATA_DIR", None)
-    done = subprocess.run([sys.executable, "-m", "ner_core", "predict", "--model", "default",
-                           "--text", SENTENCE], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "Angela Merkel" in done.stdout and "Siemens" in done.stdout
+def test_predict_default_works_offline_without_data(monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("NER_DATA_DIR", raising=False)
+    assert cli.main(["predict", "--model", "default", "--text", SENTENCE]) == 0
+    found = {(e["text"], e["label"]) for e in json.loads(capsys.readouterr().out)}
+    assert {("Angela Merkel", "PER"), ("Siemens", "ORG"), ("Paris", "LOC")} <= found

@@ -145,20 +145,21 @@ def test_evaluate_one_file_as_the_split_asked_for(tiny_bert, data_dir, capsys):
 
 # --- train ----------------------------------------------------------------------------------------
 
-def test_train_saves_a_run(tiny_bert, data_dir, tmp_path, runs_dir):
+def test_train_saves_a_run(tiny_bert, data_dir, tmp_path, capfd):
     output = tmp_path / "trained"
-    done = run_module(["train", "--base-model", tiny_bert, "--data", data_dir, "--output", output,
-                       "--epochs", "1", "--batch-size", "8", "--max-length", "64",
-                       "--learning-rate", "1e-3"], runs_dir)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"saved {output} (5 steps")
-    assert "validation: precision" in done.stdout and "test: precision" in done.stdout
+    code = cli.main(["train", "--base-model", str(tiny_bert), "--data", str(data_dir), "--output",
+                     str(output), "--epochs", "1", "--batch-size", "8", "--max-length", "64",
+                     "--learning-rate", "1e-3"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert out.startswith(f"saved {output} (5 steps")
+    assert "validation: precision" in out and "test: precision" in out
     assert runs.is_complete(output)
     assert [p.name for p in tmp_path.iterdir() if p.name != "runs"] == ["trained"]
     saved = json.loads((output / "train_config.json").read_text())
     assert (saved["epochs"], saved["train_batch_size"], saved["max_length"], saved["learning_rate"]) \
         == (1.0, 8, 64, 1e-3)
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
 
 
 def test_torchrun_trains_on_two_cpu_processes(tiny_bert, data_dir, tmp_path, runs_dir):

@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 from ner_core import TrainConfig, cli, fine_tune, load_data, models, preset, runs, to_dataset_dict
 from ner_core.cli import _build_parser
-from ner_core.continued import (INHERITED, config_for, inherited_settings, onto_model_labels,
-                                relabel, with_replay)
+from ner_core.continued import onto_model_labels, relabel, with_replay
 from ner_core.data import Sentence
 from ner_core.labels import CONLL2003_LABELS, extend_labels
+from ner_core.plan import INHERITED, config_for, inherited_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_SETTINGS = {"case_feature": True, "document_context": True, "context_tokens": 16,

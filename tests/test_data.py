@@ -115,7 +115,8 @@ BAD_FILES = {
     "only -DOCSTART- lines": ("-DOCSTART- -X- -X- O\n\n-DOCSTART- -X- -X- O\n\n",
                               ": expected sentences of 'token ... tag' lines, found none"),
     "latin-1": (b"Anna B-PER\n\ncaf\xe9 O\n",
-                ":3: expected UTF-8 text, found the byte 0xe9 that UTF-8 does not allow there"),
+                ":3: expected UTF-8 text, found the byte 0xe9 \\(byte 4 of the line\\) that UTF-8 "
+                "does not allow there"),
     "NUL bytes": (b"Anna B-PER\nvis\x00ited O\n\x00\x00",
                   ":2: expected UTF-8 text, found binary data \\(a NUL byte\\)"),
     "missing file": (None, ": expected a CoNLL file, found no such file"),

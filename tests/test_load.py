@@ -1,7 +1,7 @@
-"""Many requests at once against ``python app.py``: right answers for every visitor, one fine-tune
-at a time, no memory growth. Correctness only: ``bench/load.py`` reports the timings.
+"""Many requests at once against the session's ``app_server``: right answers for every visitor, one
+fine-tune at a time, no memory growth. Correctness only: ``bench/load.py`` reports the timings.
 
-The server serves one run, ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one ORG
+The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one ORG
 entity), so every answer is known exactly.
 """
 
@@ -16,24 +16,15 @@ from gradio_client.exceptions import AppError
 
 from conftest import make_sentences, write_conll
 from live_app import (fine_tune_request, highlight, highlight_concurrently, resident_memory,
-                      runs_with_tiny, serve_app_process, visitor)
+                      visitor)
 from ner_core import runs
 
 REFUSED = r"a fine-tune \({}\) is already running; wait for it to finish or stop it first"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """The server's URL, its process and its runs directory."""
-    directory = tmp_path_factory.mktemp("load-app")
-    runs_dir = runs_with_tiny(directory, tiny_bert)
-    with serve_app_process(runs_dir, directory / "app.log") as (url, process):
-        yield url, process, runs_dir
-
-
-@pytest.fixture(scope="module")
-def client(served) -> Client:
-    return visitor(served[0])
+def client(app_server) -> Client:
+    return visitor(app_server.url)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +57,9 @@ def stop_and_wait(client: Client, runs_dir: Path, name: str) -> None:
         time.sleep(0.5)
 
 
-def test_32_visitors_at_once_during_a_fine_tune_each_get_their_own_entities(served, client,
+def test_32_visitors_at_once_during_a_fine_tune_each_get_their_own_entities(app_server, client,
                                                                              train_file):
-    url, _, runs_dir = served
+    url, runs_dir = app_server.url, app_server.runs_dir
     command = fine_tune_request(client, "under-load", train_file, "tiny", epochs=100).result()
     assert "python -m ner_core train" in command  # 4,000 steps: it runs throughout
 
@@ -84,8 +75,8 @@ def test_32_visitors_at_once_during_a_fine_tune_each_get_their_own_entities(serv
     assert "second" not in runs.list_runs(runs_dir)
 
 
-def test_two_fine_tunes_requested_at_once_start_one(served, train_file):
-    url, _, runs_dir = served
+def test_two_fine_tunes_requested_at_once_start_one(app_server, train_file):
+    url, runs_dir = app_server.url, app_server.runs_dir
     clients = [visitor(url) for _ in range(2)]
     jobs = [fine_tune_request(c, f"twin-{i}", train_file, "tiny", epochs=100)
             for i, c in enumerate(clients)]
@@ -104,8 +95,8 @@ def test_two_fine_tunes_requested_at_once_start_one(served, train_file):
     assert {"twin-0", "twin-1"} & set(runs.list_runs(runs_dir)) == {started}
 
 
-def test_sequential_requests_do_not_grow_resident_memory(served, client):
-    _, process, _ = served
+def test_sequential_requests_do_not_grow_resident_memory(app_server, client):
+    process = app_server.process
     texts = [visitor_text(i) for i in range(300)]
     for text in texts[:100]:  # warm-up: caches, allocator pools and lazy imports fill here
         highlight(client, text, "tiny")

@@ -61,15 +61,21 @@ def test_relative_directory(tiny_model, elsewhere):
     assert (source.kind, source.path) == ("directory", Path("local-model"))
 
 
-def test_saved_run_is_found_by_name(tiny_model, runs_dir):
-    save_run(runs_dir / "my-run.1", tiny_model)
+def test_saved_run_is_found_by_name(tiny_model, runs_dir, tmp_path):
+    from live_app import label_winning_copy
+
+    # Every word B-PER: each word is an entity of its own, so the answers say the run was read.
+    save_run(runs_dir / "my-run.1", label_winning_copy(tiny_model, tmp_path / "per", "B-PER"))
     assert runs.list_runs() == ["my-run.1"]
     source = models.resolve("my-run.1")
     assert (source.kind, source.path) == ("run", runs_dir / "my-run.1")
     assert models.train_config_of(source) == {"base_model": "tiny", "max_length": 64}
     recognizer = Recognizer("my-run.1")
     assert recognizer.max_length == 64
-    assert recognizer.recognize("anna weber visited berlin.") is not None
+    found = recognizer.recognize("anna weber visited berlin.")
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in found] == [
+        ("anna", "PER", 0, 4), ("weber", "PER", 5, 10), ("visited", "PER", 11, 18),
+        ("berlin", "PER", 19, 25), (".", "PER", 25, 26)]
 
 
 def test_runs_are_listed_newest_first(tiny_bert, runs_dir):

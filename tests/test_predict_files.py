@@ -232,7 +232,7 @@ def test_summary_counts_types_frequent_entities_and_skips(per_model, tmp_path):
     assert summary.most_frequent_exact
     assert [record["line"] for record in read_jsonl(tmp_path / "out.jsonl")] == [1, 3]
     assert batch.describe(summary).endswith(
-        "; skipped 2 records longer than the recognizer reads, on lines 2, 4")
+        "; skipped 2 records longer than the model reads (20 characters), on lines 2, 4")
 
 
 def test_most_frequent_stays_bounded_on_many_distinct_entities(recognizer, tmp_path, monkeypatch):

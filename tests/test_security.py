@@ -1,8 +1,8 @@
 """Security: only safetensors weights are loaded; the server hands out only the files it made for a
 visitor; it enforces the upload limit itself; and a Hub token in its environment never leaves it.
 
-The live tests run ``python app.py`` (with ``HF_TOKEN`` set) on a local port and talk to it the way
-anyone on the network could: raw HTTP, ``gradio_client`` and a browser.
+The live tests talk to the session's ``app_server`` (``HF_TOKEN`` is set in its environment) the
+way anyone on the network could: raw HTTP, ``gradio_client`` and a browser.
 """
 
 from __future__ import annotations
@@ -13,25 +13,22 @@ import json
 import re
 import shutil
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import gradio as gr
 import pytest
-from live_app import CHROMIUM_ARGS
 
+from conftest import SERVER_TOKEN as TOKEN
 from conftest import make_sentences, write_conll
-from live_app import APP_DIR, make_run, runs_with_tiny, serve_app
+from live_app import APP_DIR, CHROMIUM, make_run
 from ner_core import Recognizer, cli, hub, models, runs
 from studio import highlight as hl
 from studio.models import model_choices
 
 SOURCES = sorted([APP_DIR / "app.py", *(APP_DIR / "ner_core").glob("*.py"),
                   *(APP_DIR / "studio").glob("*.py")])
-TOKEN = f"hf_secret{uuid.uuid4().hex}"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 # Only safetensors --------------------------------------------------------------------------------
@@ -137,26 +134,22 @@ def test_a_cached_hub_model_with_only_pickled_weights_is_refused(pickled_model, 
         Recognizer("owner/pickled", local_paths=False)
 
 
-def test_beside_safetensors_a_pickle_is_never_read(pickled_model, tiny_bert, no_unpickling):
-    shutil.copy(tiny_bert / "model.safetensors", pickled_model / "model.safetensors")
-    assert Recognizer(str(pickled_model)).recognize("anna weber") is not None
+def test_beside_safetensors_a_pickle_is_never_read(pickled_model, biased_model, no_unpickling):
+    # The safetensors are the biased model's (each sentence one ORG entity), the pickle the plain
+    # tiny BERT's: the answers say which weights were read.
+    shutil.copy(biased_model / "model.safetensors", pickled_model / "model.safetensors")
+    [entity] = Recognizer(str(pickled_model)).recognize("anna weber")
+    assert (entity["text"], entity["label"], entity["start"], entity["end"]) \
+        == ("anna weber", "ORG", 0, 10)
+    assert entity["score"] == pytest.approx(1.0)
 
 
 # The live app ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_bert):
-    """``python app.py`` with ``HF_TOKEN`` in its environment: its URL and its directory.
-
-    The directory holds the runs (``runs/``), the server's temporary files and its log.
-    """
-    directory = tmp_path_factory.mktemp("security-app")
-    runs_dir = runs_with_tiny(directory, tiny_bert)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_TOKEN", TOKEN)
-        with serve_app(runs_dir, directory / "app.log") as url:
-            patch.undo()  # in the server's environment only
-            yield url, directory
+def served(app_server) -> tuple[str, Path]:
+    """The server's URL and its directory: runs (``runs/``), temporary files and its log."""
+    return app_server.url, app_server.directory
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +269,24 @@ def server_environment(runs_dir: Path) -> list[str]:
     raise AssertionError(f"no process serves {runs_dir}")
 
 
-def test_a_hub_token_in_the_environment_never_leaves_the_server(served, client, tmp_path):
+@pytest.fixture
+def open_page(request, served):
+    """``open_page()``: a page of the server in the session's browser; None without Chromium."""
+    from contextlib import ExitStack
+
+    from chromium import opened
+
+    with ExitStack() as pages:
+        def open_page():
+            if not CHROMIUM.exists():
+                return None
+            browser = request.getfixturevalue("browser")
+            return pages.enter_context(opened(browser, served[0], request, ready="#text textarea"))
+
+        yield open_page
+
+
+def test_a_hub_token_in_the_environment_never_leaves_the_server(served, client, tmp_path, open_page):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -301,23 +311,18 @@ def test_a_hub_token_in_the_environment_never_leaves_the_server(served, client, 
     pages = [request(url, "GET", target)[1] for target in
              ["/", "/config", "/gradio_api/info", "/gradio_api/openapi.json"]]
 
-    if CHROMIUM.exists():
+    page = open_page()
+    if page is not None:  # what the page shows too, where a browser can show it
         sync_api = pytest.importorskip("playwright.sync_api")
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                        args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(url, wait_until="load")
-            page.get_by_role("tab", name="Fine-tune").click()
-            log = page.locator("#log textarea")
-            sync_api.expect(log).to_have_value(re.compile("finished; saved as token-run$"))
-            sync_api.expect(page.locator("a[href$='/token-run.zip']")).to_have_count(1)
-            pages.append(page.content().encode())
-            values = page.evaluate("Array.from(document.querySelectorAll('textarea, input'))"
-                                   ".map(e => e.value)")
-            pages.append(json.dumps(values).encode())
-            browser.close()
+        page.set_default_timeout(30_000)
+        page.get_by_role("tab", name="Fine-tune").click()
+        log = page.locator("#log textarea")
+        sync_api.expect(log).to_have_value(re.compile("finished; saved as token-run$"))
+        sync_api.expect(page.locator("a[href$='/token-run.zip']")).to_have_count(1)
+        pages.append(page.content().encode())
+        values = page.evaluate("Array.from(document.querySelectorAll('textarea, input'))"
+                               ".map(e => e.value)")
+        pages.append(json.dumps(values).encode())
 
     assert not [i for i, page in enumerate(pages) if TOKEN.encode() in page]
     assert not [a for a in answers if TOKEN in json.dumps(a, default=str)]

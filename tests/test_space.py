@@ -17,6 +17,10 @@ APP_DIR = Path(__file__).resolve().parent.parent
 # Pushing a run creates a model repository in the signed-in user's namespace (manage-repos grants
 # creation) and uploads files to it (write-repos). "openid profile" come with every Space.
 PUSH_SCOPES = {"manage-repos", "write-repos"}
+# A ZeroGPU Space runs Python 3.10.13 with torch 2.1.0 to 2.8.0 (its documentation lists no
+# others); requirements.txt's markers pick its pins, .ci/check_resolutions.py resolves them.
+ZEROGPU_PYTHON = "3.10.13"
+ZEROGPU_TORCH = SpecifierSet(">=2.1.0,<=2.8.0")
 
 
 class Distribution(NamedTuple):
@@ -43,20 +47,45 @@ def front_matter() -> dict:
     return metadata_load(APP_DIR / "README.md") or {}
 
 
+def marker_environment(python_version: str) -> dict[str, str]:
+    """The marker variables that name ``python_version`` ("3.11" reads as 3.11.0)."""
+    version = Version(python_version)
+    return {"python_version": f"{version.major}.{version.minor}",
+            "python_full_version": f"{version.major}.{version.minor}.{version.micro}"}
+
+
+def applies(requirement: Requirement, environment: dict[str, str], extras: Iterable[str] = ("",)) -> bool:
+    """Whether ``requirement``'s marker holds in ``environment`` for any of ``extras``."""
+    return requirement.marker is None or any(
+        requirement.marker.evaluate({**environment, "extra": extra}) for extra in extras)
+
+
+def pins_on(python_version: str) -> dict[str, list[Requirement]]:
+    """requirements.txt's lines that install on ``python_version``, by distribution."""
+    environment = marker_environment(python_version)
+    pins: dict[str, list[Requirement]] = {}
+    for requirement in pinned_requirements():
+        pins.setdefault(canonicalize_name(requirement.name), [])
+        if applies(requirement, environment):
+            pins[canonicalize_name(requirement.name)].append(requirement)
+    return pins
+
+
 def python_version_problems(python_version: str, roots: Iterable[Requirement],
                             lookup: Callable[[str], Distribution | None]) -> list[str]:
     """Why ``roots`` and what they pull in would not install on ``python_version``; [] when they do.
 
-    Walks the requirements of each distribution ``lookup`` finds, keeping those whose markers hold
-    on that Python (and for the extras asked for); "3.11" is read as 3.11.0. The platform resolves
-    unpinned dependencies afresh, so the versions installed here stand in for theirs.
+    Walks ``roots`` and the requirements of each distribution ``lookup`` finds, keeping those whose
+    markers hold on that Python (and for the extras asked for); "3.11" is read as 3.11.0. The
+    platform resolves unpinned dependencies afresh, so the versions installed here stand in for
+    theirs.
     """
     version = Version(python_version)
-    environment = {"python_version": f"{version.major}.{version.minor}",
-                   "python_full_version": f"{version.major}.{version.minor}.{version.micro}"}
+    environment = marker_environment(python_version)
     problems = []
     seen = set()
-    pending = [(requirement, "requirements.txt") for requirement in roots]
+    pending = [(requirement, "requirements.txt") for requirement in roots
+               if applies(requirement, environment)]
     while pending:
         requirement, required_by = pending.pop(0)
         key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
@@ -78,8 +107,7 @@ def python_version_problems(python_version: str, roots: Iterable[Requirement],
         extras = sorted(requirement.extras) or [""]
         for line in found.requires:
             dependency = Requirement(line)
-            if dependency.marker is None or any(
-                    dependency.marker.evaluate({**environment, "extra": extra}) for extra in extras):
+            if applies(dependency, environment, extras):
                 pending.append((dependency, requirement.name))
     return problems
 
@@ -104,8 +132,13 @@ FAKE = {
                                  "front matter says python_version 3.12"]),
     ("3.12", ["app==2.0"], ["app 1.0 (required by requirements.txt) does not satisfy app==2.0: its "
                             "metadata is not the one that would install"]),
+    ("3.12", ["app==1.0; python_version >= '3.11'", "app==0.9; python_version < '3.11'"], []),
+    ("3.11", ["lib==2.0; python_version >= '3.11'", "lib==1.0; python_version < '3.11'"],
+     ["lib 2.0 (required by requirements.txt) has Requires-Python >=3.12; the front matter says "
+      "python_version 3.11"]),
 ], ids=["too old for a dependency", "new enough", "marker holds on 3.10", "extra asked for",
-        "installed version is not the pin"])
+        "installed version is not the pin", "pin for another Python skipped",
+        "pin for this Python checked"])
 def test_the_python_version_check_can_fail(python_version, roots, expected):
     problems = python_version_problems(python_version, [Requirement(r) for r in roots], FAKE.get)
     assert problems == expected
@@ -117,6 +150,20 @@ def test_every_pinned_distribution_installs_on_the_space_s_python():
     assert isinstance(python_version, str), f"python_version must be a quoted string, found {python_version!r}"
     problems = python_version_problems(python_version, pinned_requirements(), installed)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("hardware", ["CPU or GPU", "ZeroGPU"])
+def test_markers_pin_each_distribution_once_on_each_space_python(hardware):
+    python_version = ZEROGPU_PYTHON if hardware == "ZeroGPU" else front_matter().get("python_version")
+    pins = pins_on(python_version)
+    wrong = {name: [str(r) for r in lines] for name, lines in pins.items() if len(lines) != 1}
+    assert not wrong, f"on Python {python_version} these are pinned other than once: {wrong}"
+
+
+def test_zerogpu_gets_a_torch_it_supports():
+    (torch,) = pins_on(ZEROGPU_PYTHON)["torch"]
+    (pin,) = [s.version for s in torch.specifier if s.operator == "=="]
+    assert ZEROGPU_TORCH.contains(pin), f"{torch} on ZeroGPU, which supports torch{ZEROGPU_TORCH}"
 
 
 def test_sdk_version_is_the_gradio_pin():

@@ -20,9 +20,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from conftest import make_sentences, write_conll
-from live_app import APP_DIR, make_run, runs_with_tiny, serve_app
+from live_app import APP_DIR, make_run, runs_with_tiny
 from ner_core import runs
-from ner_core.jobs import FineTuneJobs
+from ner_core.jobs import FineTuneJobs, LoadedData
 from studio import finetune as ft
 from studio import training as tr
 from studio import zerogpu
@@ -66,8 +66,12 @@ def train(tmp_path) -> Path:
 
 
 def test_a_fine_tune_runs_in_the_worker_shows_progress_and_saves(on_zero_gpu, train):
-    zerogpu._rate.clear()
-    estimate = tr.estimate_seconds(ft._config("tiny", "", settings()), 40, True)
+    from studio.data import TrainingData
+
+    assert zerogpu.measured_rate() is None  # a fresh server has measured no GPU run yet
+    plan = tr.plan_from_form("tiny", "", None, settings())
+    estimate = tr.estimate_seconds(tr.training_work(plan, TrainingData("upload", str(train), None)),
+                                   gpu=True)
     calls = start("zg", train)
     command = next(calls)
     assert command.startswith("python -m ner_core train --base-model tiny --data train.txt")
@@ -161,7 +165,7 @@ def test_a_failure_in_the_worker_keeps_its_reason(on_zero_gpu, train, monkeypatc
 def test_arguments_that_do_not_pickle_are_one_sentence(on_zero_gpu, train, monkeypatch):
     from studio.data import TrainingData
 
-    monkeypatch.setattr(TrainingData, "load", lambda self: {"train": threading.Lock()})
+    monkeypatch.setattr(TrainingData, "load", lambda self: LoadedData({"train": threading.Lock()}))
     calls = start("unpicklable", train)
     next(calls)
     with pytest.raises(gr.Error, match=r"the fine-tune could not run on the GPU worker "
@@ -184,7 +188,7 @@ import app
 from studio import finetune, highlight
 app.warm_up()
 app.build_demo()
-print(finetune.plan("tiny", "", "conll2003", None, None, epochs=1.0, max_length=64))
+print(finetune.describe_plan("tiny", "", "conll2003", None, None, epochs=1.0, max_length=64))
 finetune.poll(None)
 print(highlight.highlight("anna weber visited berlin.", "tiny", "", 0.0)[3])
 """
@@ -197,25 +201,22 @@ print(highlight.highlight("anna weber visited berlin.", "tiny", "", 0.0)[3])
     assert "1 entities in" in done.stdout
 
 
-def test_a_fine_tune_through_the_api_on_zero_gpu_appears_in_the_pickers(tmp_path, tiny_bert):
+def test_a_fine_tune_through_the_api_on_zero_gpu_appears_in_the_pickers(zerogpu_server, tmp_path):
     """The acceptance path: ``python app.py`` on ZeroGPU (the double as ``spaces``), a fine-tune
     started through ``/fine_tune`` with an uploaded file, then its run used by name."""
-    runs_dir = runs_with_tiny(tmp_path, tiny_bert)
     train = write_conll(tmp_path / "train.txt", make_sentences(40, seed=5))
-    with serve_app(runs_dir, tmp_path / "app.log", SPACES_ZERO_GPU="true",
-                   PYTHONPATH=str(DOUBLE)) as url:
-        client = Client(url, verbose=False, download_files=False)
-        form = dict(base="tiny", base_hub="", source="upload", train_file=handle_file(str(train)),
-                    validation_file=None, learning_rate=1e-3, train_batch_size=4, epochs=1,
-                    seed=42, weight_decay=0.0, warmup_ratio=0.0, max_length=64,
-                    max_train_sentences=0, document_context=False, label_all_tokens=False,
-                    case_feature=False)
-        command = client.predict(name="on-zero", **form, api_name="/fine_tune")
-        assert command.startswith("python -m ner_core train --base-model tiny --data train.txt")
-        assert runs.is_complete(runs_dir / "on-zero")  # the request returns once it is saved
-        # The run is among the offered models: Highlight accepts it by name.
-        _, table, _, _ = client.predict("anna weber visited berlin.", "on-zero", "", 0.0,
-                                        api_name="/highlight")
-        assert table["headers"] == ["text", "type", "score", "start", "end"]
-        with pytest.raises(AppError, match="a run named 'on-zero' exists already"):
-            client.predict(name="on-zero", **form, api_name="/fine_tune")
+    client = Client(zerogpu_server.url, verbose=False, download_files=False)
+    form = dict(base="tiny", base_hub="", source="upload", train_file=handle_file(str(train)),
+                validation_file=None, learning_rate=1e-3, train_batch_size=4, epochs=1,
+                seed=42, weight_decay=0.0, warmup_ratio=0.0, max_length=64,
+                max_train_sentences=0, document_context=False, label_all_tokens=False,
+                case_feature=False)
+    command = client.predict(name="on-zero", **form, api_name="/fine_tune")
+    assert command.startswith("python -m ner_core train --base-model tiny --data train.txt")
+    assert runs.is_complete(zerogpu_server.runs_dir / "on-zero")  # the request returns once saved
+    # The run is among the offered models: Highlight accepts it by name.
+    _, table, _, _ = client.predict("anna weber visited berlin.", "on-zero", "", 0.0,
+                                    api_name="/highlight")
+    assert table["headers"] == ["text", "type", "score", "start", "end"]
+    with pytest.raises(AppError, match="a run named 'on-zero' exists already"):
+        client.predict(name="on-zero", **form, api_name="/fine_tune")
