@@ -42,7 +42,7 @@ def data_home() -> Path:
 
 
 def check_name(name: str) -> str:
-    """``name`` when it can name a dataset file; a ``ValueError`` for anything path-like.
+    """``name`` when it can name a dataset file; a ``UserError`` for anything path-like.
 
     >>> check_name("corrections-2.1")
     'corrections-2.1'

@@ -26,7 +26,7 @@ def onto_model_labels(model_labels: list[str], data: DatasetDict,
     one label list: the model's labels, then the entity types the data brings, then those the
     replay brings (``labels.extend_labels``).
 
-    ``ValueError`` in one sentence naming both label sets when the data's labels cannot extend the
+    ``UserError`` in one sentence naming both label sets when the data's labels cannot extend the
     model's (another tag scheme).
     """
     labels = extend_labels(model_labels, _names(data))

@@ -51,7 +51,7 @@ class ConllFile:
 def read_conll(path: str | Path) -> ConllFile:
     """Read one CoNLL file: token first, NER tag last, blank lines between sentences.
 
-    Raises ``ValueError`` naming the file and line for anything it cannot read; nothing is
+    Raises ``UserError`` naming the file and line for anything it cannot read; nothing is
     returned half-read.
     """
     path = Path(path)

@@ -94,7 +94,7 @@ def is_cached(repo_id: str) -> bool:
 
 
 def require_hub(what: str, instead: str) -> None:
-    """Raise ``ValueError`` in one sentence when ``what`` needs the Hub and it is unreachable."""
+    """Raise ``UserError`` in one sentence when ``what`` needs the Hub and it is unreachable."""
     if not hub_reachable():
         raise UserError(f"{what} must come from the Hugging Face Hub, which cannot be reached "
                         f"from here (no network or HF_HUB_OFFLINE=1); {instead}")

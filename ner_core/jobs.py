@@ -120,7 +120,7 @@ class FineTuneJobs:
     def start(self, config: TrainConfig, load_data: Callable, output_dir: Path,
               owner: str | None = None, budget_seconds: float | None = None,
               options: dict | None = None) -> None:
-        """Start fine-tuning in the background; ``ValueError`` if a fine-tune is already running
+        """Start fine-tuning in the background; ``UserError`` if a fine-tune is already running
         or the run cannot be written where it should go.
 
         ``load_data`` is called in the job's thread, so slow loading does not hold the caller; it
@@ -251,8 +251,10 @@ class FineTuneJobs:
 def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:
     """Why a fine-tune failed, in words that say what to change.
 
-    >>> failure_reason(ValueError("train.txt:3: expected a tag"), TrainConfig(), Path("runs/a"))
+    >>> failure_reason(UserError("train.txt:3: expected a tag"), TrainConfig(), Path("runs/a"))
     'train.txt:3: expected a tag'
+    >>> failure_reason(KeyError("input_ids"), TrainConfig(), Path("runs/a"))
+    "the fine-tune hit a fault of the studio, not of its settings or data (KeyError); it is in the server's log"
     """
     sizes = f"batch size {config.train_batch_size} and max length {config.max_length}"
     if isinstance(error, torch.OutOfMemoryError):
@@ -266,7 +268,10 @@ def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> s
         if written is None or output_dir.parent in (written, *written.parents):
             return runs.not_writable(output_dir.parent, error)
         return f"{written} cannot be written ({error.strerror}); expected a writable file system"
-    return str(error) or type(error).__name__
+    if isinstance(error, UserError):
+        return str(error)
+    return (f"the fine-tune hit a fault of the studio, not of its settings or data "
+            f"({type(error).__name__}); it is in the server's log")
 
 
 def _release_memory() -> None:

@@ -60,7 +60,7 @@ def encoder_dir() -> Path:
 
 
 def resolve(name: str, local_paths: bool = True) -> ModelSource:
-    """Turn a model name into where its files are; ``ValueError`` in one sentence when it cannot.
+    """Turn a model name into where its files are; ``UserError`` in one sentence when it cannot.
 
     With ``local_paths=False`` (names typed into a web page) a name is never read as a directory:
     only ``default``, ``minilm``, saved runs and Hub ids are accepted.
@@ -178,7 +178,7 @@ def compute_parameters(source: ModelSource) -> int | None:
 
 
 def check_case_feature(source: ModelSource, case_feature: bool) -> None:
-    """``ValueError`` when capitals are to be marked in ``token_type_ids`` of a model that has no
+    """``UserError`` when capitals are to be marked in ``token_type_ids`` of a model that has no
     token type embeddings (DistilBERT, say); read from ``config.json`` before any work starts."""
     config = _config_json(source)
     if case_feature and config is not None and config.get("type_vocab_size", 0) < 2:
@@ -188,7 +188,7 @@ def check_case_feature(source: ModelSource, case_feature: bool) -> None:
 
 
 def check_max_length(source: ModelSource, max_length: int) -> None:
-    """``ValueError`` quoting ``max_length`` when the model cannot read windows that long."""
+    """``UserError`` quoting ``max_length`` when the model cannot read windows that long."""
     limit = max_positions(source)
     if limit is not None and max_length > limit:
         raise UserError(f"max_length must be at most {limit} for {source.name}, "

@@ -77,7 +77,7 @@ def write_json(path: Path, value) -> None:
 
 
 def check_writable(directory: Path | None = None) -> None:
-    """``ValueError`` naming ``directory`` (default: the runs directory) unless a run can be
+    """``UserError`` naming ``directory`` (default: the runs directory) unless a run can be
     written into it; the directory is created when missing.
     """
     directory = runs_dir() if directory is None else directory

@@ -101,7 +101,7 @@ def visitor(profile, request=None) -> Visitor:
 
 
 def check_may_start(who: Visitor, what: str = "fine-tune") -> None:
-    """``ValueError`` saying why and what to do when ``who`` may not start a fine-tune here (or do
+    """``UserError`` saying why and what to do when ``who`` may not start a fine-tune here (or do
     ``what`` else that writes what others train on, such as adding to a dataset)."""
     access = finetune_access()
     if access == "signed-in" and who.username is None:

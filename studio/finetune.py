@@ -210,7 +210,7 @@ def _result_table(snapshot: JobSnapshot) -> pd.DataFrame:
 
 
 def _own_run(run: str | None, who: access.Visitor) -> str:
-    """``run`` when it is a saved run that ``who`` may manage; ``ValueError`` otherwise."""
+    """``run`` when it is a saved run that ``who`` may manage; ``UserError`` otherwise."""
     if run == models.DEFAULT:
         raise UserError("the bundled model 'default' is not a run; choose one of your runs")
     if not run or runs.run_path(run) is None:

@@ -6,6 +6,7 @@ every fine-tune's settings, so the form, the ``/fine_tune`` API and the command 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import shutil
 import tempfile
@@ -169,11 +170,16 @@ def training_work(plan: FineTunePlan, data: TrainingData) -> float:
     """The size of a fine-tune: sentences times epochs, scaled by what the base computes per
     token against the MiniLM encoder the pace was measured on, and by document context."""
     ours = models.compute_parameters(plan.base)
-    reference = models.compute_parameters(models.resolve(models.ENCODER))
-    scale = ours / reference if ours else 1.0
+    scale = ours / _reference_parameters() if ours else 1.0
     if plan.config.document_context:
         scale *= 1 + 2 * plan.config.context_tokens / 24  # windows grow from ~24 sub-tokens
     return trained_sentences(plan, data) * plan.config.epochs * scale
+
+
+@functools.cache
+def _reference_parameters() -> int:
+    """What the encoder the pace was measured on computes with per token."""
+    return models.compute_parameters(models.resolve(models.ENCODER))
 
 
 def estimate_seconds(work: float, gpu: bool) -> float:

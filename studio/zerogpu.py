@@ -73,7 +73,7 @@ def measured_rate() -> float | None:
 
 
 def request_seconds(estimate: float) -> int:
-    """The GPU time to ask for a fine-tune estimated at ``estimate`` seconds; ``ValueError`` with
+    """The GPU time to ask for a fine-tune estimated at ``estimate`` seconds; ``UserError`` with
     both figures when one call may not hold that long."""
     cap = max_seconds()
     if estimate > cap:

@@ -26,6 +26,7 @@ from live_app import make_run
 from ner_core import TrainConfig, runs
 from ner_core.plan import config_for
 from ner_core.cli import _build_parser
+from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, LoadedData
 from ner_core.training import TrainProgress, TrainResult
 from studio.models import model_choices
@@ -485,14 +486,21 @@ def test_stop_sets_stopping_then_stopped(fake, tmp_path):
     assert snapshot.log[-1].endswith("stopped at step 5 of 10; the weights so far are saved as long")
 
 
-@pytest.mark.parametrize("failure", [RuntimeError("disk full"), ValueError("disk full")])
-def test_a_failed_run_reports_and_the_next_one_starts(fake, tmp_path, failure):
+FAULT = "the fine-tune hit a fault of the studio, not of its settings or data"
+
+
+@pytest.mark.parametrize("failure, reason", [
+    (UserError("train.txt:3: expected a tag"), "train.txt:3: expected a tag"),
+    (RuntimeError("internal detail"), f"{FAULT} (RuntimeError); it is in the server's log"),
+    (ValueError("internal detail"), f"{FAULT} (ValueError); it is in the server's log"),
+])
+def test_a_failed_run_reports_and_the_next_one_starts(fake, tmp_path, failure, reason):
     fake.failures.append(failure)
     jobs = FineTuneJobs(fake)
     jobs.start(TrainConfig(), load_three, tmp_path / "broken")
     snapshot = jobs.wait(5)
-    assert (snapshot.state, snapshot.error) == ("failed", "disk full")
-    assert snapshot.log[-1].endswith("failed: disk full; nothing was saved")
+    assert (snapshot.state, snapshot.error) == ("failed", reason)
+    assert snapshot.log[-1].endswith(f"failed: {reason}; nothing was saved")
 
     fake.release.set()
     jobs.start(TrainConfig(), load_three, tmp_path / "again")
@@ -502,7 +510,7 @@ def test_a_failed_run_reports_and_the_next_one_starts(fake, tmp_path, failure):
 
 def test_failing_data_loading_fails_the_job(tmp_path):
     def load_nothing():
-        raise ValueError("train.txt:3: expected a tag")
+        raise UserError("train.txt:3: expected a tag")
 
     jobs = FineTuneJobs(FakeFineTune())
     jobs.start(TrainConfig(), load_nothing, tmp_path / "no-data")
@@ -571,7 +579,7 @@ def test_poll_reports_a_failure(monkeypatch, tmp_path):
     monkeypatch.setattr(ft, "JOBS", jobs)
     progress, *_, table, download, error = ft.poll(None)[:7]
     assert "<b>failed</b> · broken" in progress
-    assert error == "**Failed:** disk full"
+    assert error == f"**Failed:** {FAULT} (RuntimeError); it is in the server's log"
     assert table == download == {"__type__": "update"}
 
 

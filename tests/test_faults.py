@@ -104,6 +104,10 @@ def page() -> dict:
 
 # A crash or running out of memory in the middle of a fine-tune ----------------------------------
 
+FAULT = ("the fine-tune hit a fault of the studio, not of its settings or data ({}); it is in "
+         "the server's log")
+
+
 def crash_in_on_event(monkeypatch):
     def crashing(config, data, output_dir, on_event, should_stop, **options):
         def report(progress):
@@ -114,7 +118,7 @@ def crash_in_on_event(monkeypatch):
                          **options)
 
     monkeypatch.setattr(ft, "JOBS", FineTuneJobs(crashing))
-    return "the progress display broke at step 3"
+    return FAULT.format("RuntimeError")  # the detail is in the server's log, not on the page
 
 
 def crash_in_a_data_step(monkeypatch):
@@ -127,7 +131,7 @@ def crash_in_a_data_step(monkeypatch):
             return super().__call__(features, return_tensors)
 
     monkeypatch.setattr(ner_core.training, "DataCollatorForTokenClassification", BrokenBatches)
-    return "batch 3 could not be collated"
+    return FAULT.format("RuntimeError")
 
 
 def run_out_of_gpu_memory(monkeypatch):

@@ -9,6 +9,7 @@ how a text is batched, so equal bytes mean the processes recognized exactly as o
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -429,6 +431,26 @@ def readme_predict_commands() -> list[str]:
                         line.strip())]
 
 
+def in_process(args: list[str], work: Path, env: dict) -> subprocess.CompletedProcess:
+    """``python -m ner_core ...`` (``args``) run by ``cli.main`` in this process, in ``work`` with
+    ``env``, on one thread as each process under torchrun: what a process of its own would do,
+    without its imports."""
+    import torch
+
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        patch.chdir(work)
+        for name in ("NER_RUNS_DIR", "HF_HUB_OFFLINE"):
+            patch.setenv(name, env[name])
+        patch.delenv("WORLD_SIZE", raising=False)
+        torch.set_num_threads(1)
+        try:
+            code = cli.main(args[3:])  # after "python -m ner_core"
+        finally:
+            torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="module")
 def readme_runs(tmp_path_factory, tiny_bert):
     """Each README command run in a directory holding ``runs/smoke`` (the untrained tiny model)
@@ -445,13 +467,12 @@ def readme_runs(tmp_path_factory, tiny_bert):
     done = []
     for command in readme_predict_commands():
         args = shlex.split(command)
-        # torchrun is torch.distributed.run; run both through this interpreter.
-        if args[0] == "torchrun":
+        if args[0] == "torchrun":  # torch.distributed.run, through this interpreter
             args = [sys.executable, "-m", "torch.distributed.run", *args[1:]]
+            result = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True,
+                                    timeout=300)
         else:
-            args = [sys.executable, *args[1:]]
-        result = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True,
-                                timeout=300)
+            result = in_process(args, work, env)
         output = work / args[args.index("--output") + 1]
         done.append((command, result, output.read_bytes() if output.is_file() else None))
         output.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from gradio_client.exceptions import AppError
 from conftest import make_sentences, write_conll
 from live_app import APP_DIR, make_run, runs_with_tiny
 from ner_core import runs
+from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, LoadedData
 from studio import finetune as ft
 from studio import training as tr
@@ -151,7 +152,7 @@ def test_a_failure_in_the_worker_keeps_its_reason(on_zero_gpu, train, monkeypatc
     import ner_core.training
 
     def refuse(*args, **kwargs):
-        raise ValueError("train.txt:3: expected a tag")
+        raise UserError("train.txt:3: expected a tag")
 
     monkeypatch.setattr(ner_core.training, "fine_tune", refuse)  # raised inside the worker
     calls = start("refused", train)
