@@ -1,6 +1,6 @@
-"""Playwright in Debian's Chromium, as the browser tests use it: one browser per test module, one
-fresh context per test that reaches only the local server, and a screenshot in test-artifacts/
-when a test fails."""
+"""Playwright in Debian's Chromium, as the browser tests use it: one browser for the session
+(conftest.py's ``browser``), one fresh context per test that reaches only the local server, and a
+screenshot in test-artifacts/ when a test fails."""
 
 from __future__ import annotations
 

@@ -201,6 +201,18 @@ def app_server(stale_staging, tiny_bert):
         yield served
 
 
+@pytest.fixture(autouse=True)
+def no_fine_tune_left_behind(request):
+    """A test that fails mid-fine-tune on ``app_server`` stops it, so the next start is not
+    refused as "already running"."""
+    failed_before = request.session.testsfailed
+    yield
+    if "app_server" in request.fixturenames and request.session.testsfailed > failed_before:
+        from live_app import visitor
+
+        visitor(request.getfixturevalue("app_server").url).predict(api_name="/stop_fine_tune")
+
+
 @pytest.fixture(scope="session")
 def space_server(tmp_path_factory, tiny_bert):
     """``python app.py`` as a Space serves it (``SPACE_ID`` set), with the Space's defaults: only

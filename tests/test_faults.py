@@ -27,8 +27,8 @@ from transformers import DataCollatorForTokenClassification, Trainer
 
 import ner_core.training
 from conftest import dead_pid, make_sentences, write_conll
-from live_app import APP_DIR, TINY_LABEL, label_winning_copy, make_run, visitor
-from ner_core import Recognizer, TrainConfig, list_runs, runs
+from live_app import TINY_LABEL, label_winning_copy, make_run, visitor
+from ner_core import Recognizer, TrainConfig, cli, list_runs, runs
 from ner_core import models as core_models
 from ner_core.jobs import FineTuneJobs, LoadedData
 from ner_core.training import fine_tune
@@ -223,22 +223,37 @@ def test_stop_before_the_first_step_keeps_nothing_and_says_so(jobs, earlier, run
 
 # The process killed --------------------------------------------------------------------------
 
-# ``python -m ner_core`` with one save step slowed down, so that a kill lands inside it.
-SLOWED_CLI = """
-import os, sys, time
-from ner_core import runs
-from ner_core.cli import main
+def fork_cli(args: list[str], log: Path, slow_step: str | None, flag: Path) -> int:
+    """``python -m ner_core ARGS`` in a process forked from this one (which has its imports
+    already), writing to ``log``; ``runs.<slow_step>``, when given, touches ``flag`` and then
+    sleeps, so that a kill lands inside it. Returns the process id."""
+    log.touch()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        with open(log, "w", buffering=1) as out:
+            sys.stdout = sys.stderr = out
+            # A forked child cannot use the parent's OpenMP thread pool (see studio/zerogpu.py).
+            torch.set_num_threads(1)
+            if slow_step:
+                slowed = getattr(runs, slow_step)
 
-step = os.environ.get("SLOW_STEP")
-if step:
-    slowed = getattr(runs, step)
-    def slow(*args):
-        open(os.environ["SLOW_FLAG"], "w").close()
-        time.sleep(600)
-        return slowed(*args)
-    setattr(runs, step, slow)
-sys.exit(main(sys.argv[1:]))
-"""
+                def slow(*step_args):
+                    flag.touch()
+                    time.sleep(600)
+                    return slowed(*step_args)
+
+                setattr(runs, slow_step, slow)
+            code = cli.main(args)
+    finally:
+        os._exit(code)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` (a child) has not exited; an exited one is left to be reaped."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
 
 
 @pytest.mark.parametrize("moment, output, overwrite", [
@@ -250,29 +265,23 @@ def test_a_killed_fine_tune_leaves_no_half_run(earlier, runs_dir, tmp_path, tiny
                                               output, overwrite):
     data = write_conll(tmp_path / "train.txt", make_sentences(40, seed=3))
     flag, log = tmp_path / "slow-step-reached", tmp_path / "train.log"
-    env = {**os.environ, "NER_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "SLOW_FLAG": str(flag)}
-    if moment != "training":
-        env["SLOW_STEP"] = moment
-    command = [sys.executable, "-c", SLOWED_CLI, "train", "--base-model", str(tiny_bert),
-               "--data", str(data), "--output", str(runs_dir / output), "--max-length", "64",
-               "--batch-size", "2", "--learning-rate", "1e-3",
-               "--epochs", "100" if moment == "training" else "1"]
-    with open(log, "w") as out:
-        process = subprocess.Popen(command + ["--overwrite"] * overwrite, cwd=APP_DIR, env=env,
-                                   stderr=out, stdout=out)
+    args = ["train", "--base-model", str(tiny_bert), "--data", str(data), "--output",
+            str(runs_dir / output), "--max-length", "64", "--batch-size", "2", "--learning-rate",
+            "1e-3", "--epochs", "100" if moment == "training" else "1"]
+    pid = fork_cli(args + ["--overwrite"] * overwrite, log,
+                   None if moment == "training" else moment, flag)
     try:
         deadline = time.monotonic() + 180
         while not (flag.exists() if moment != "training" else "fine-tuning" in log.read_text()):
-            assert process.poll() is None, log.read_text()
+            assert running(pid), log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         time.sleep(0.5 if moment == "training" else 0)  # a few steps more
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
     partial = sorted(p.name for p in runs_dir.iterdir() if p.name.startswith(runs.PARTIAL_PREFIX))
-    assert partial == ([] if moment == "training" else [f".partial-{output}-{process.pid}"])
+    assert partial == ([] if moment == "training" else [f".partial-{output}-{pid}"])
 
     assert list_runs() == ["earlier"]  # before any clean-up: nothing half-written is listed
     assert runs.remove_stale_staging() == partial  # what the app does when it starts again
@@ -382,10 +391,12 @@ def test_a_fine_tune_outlives_its_browser(app_server, stale_staging, browser, tr
     context.set_default_timeout(20_000)
     opened = context.new_page()
     opened.goto(url, wait_until="load")
-    test_browser.fill_fine_tune(opened, train_file, "outlived", epochs=10, batch_size=1)
+    test_browser.fill_fine_tune(opened, train_file, "outlived", epochs=3, batch_size=1)
     opened.click("#start")
-    test_browser.sync_api.expect(opened.locator("#progress")).to_contain_text(
-        "running · outlived · step", timeout=60_000)
+    # The page shows the command that reproduces the run once the job has started: 120 steps
+    # are ahead of it. (Not the progress: a refresh can wait behind a busy server's other work.)
+    test_browser.sync_api.expect(opened.locator(".cm-content", has_text="python -m ner_core train"))\
+        .to_contain_text("--output runs/outlived", timeout=60_000)
     context.close()  # the visitor leaves mid-run
 
     client = visitor(url)
@@ -402,6 +413,6 @@ def test_a_fine_tune_outlives_its_browser(app_server, stale_staging, browser, tr
         page.goto(url, wait_until="load")
         page.get_by_role("tab", name="Fine-tune").click()
         test_browser.sync_api.expect(page.locator("#progress")).to_contain_text(
-            "finished · outlived · step 400 of 400")
+            "finished · outlived · step 120 of 120")
     finally:
         later.close()

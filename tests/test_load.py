@@ -15,8 +15,8 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from conftest import make_sentences, write_conll
-from live_app import (fine_tune_request, highlight, highlight_concurrently, resident_memory,
-                      visitor)
+from live_app import (fine_tune_request, highlight_concurrently, highlight_over_http,
+                      resident_memory, visitor)
 from ner_core import runs
 
 REFUSED = r"a fine-tune \({}\) is already running; wait for it to finish or stop it first"
@@ -95,15 +95,14 @@ def test_two_fine_tunes_requested_at_once_start_one(app_server, train_file):
     assert {"twin-0", "twin-1"} & set(runs.list_runs(runs_dir)) == {started}
 
 
-def test_sequential_requests_do_not_grow_resident_memory(app_server, client):
-    process = app_server.process
+def test_sequential_requests_do_not_grow_resident_memory(app_server):
+    url, process = app_server.url, app_server.process
     texts = [visitor_text(i) for i in range(300)]
     for text in texts[:100]:  # warm-up: caches, allocator pools and lazy imports fill here
-        highlight(client, text, "tiny")
+        highlight_over_http(url, text, "tiny", session="one-visitor")
     start = resident_memory(process.pid)
     for text in texts[100:]:
-        rows, _ = highlight(client, text, "tiny")
-        assert rows == expected_rows(text)
+        assert highlight_over_http(url, text, "tiny", session="one-visitor") == expected_rows(text)
     growth = resident_memory(process.pid) - start
     assert growth < 20 * 2**20, f"resident memory grew by {growth / 2**20:.1f} MiB in 200 requests"
 
