@@ -13,11 +13,15 @@ import gradio as gr
 from gradio.utils import get_space
 
 from ner_core import runs
-from studio import annotate, evaluate, files, finetune, highlight
+from studio import access, annotate, evaluate, files, finetune, highlight
 from studio.models import model_choices, recognizer
 from studio.page import Page
 
 MAX_UPLOAD = "20mb"
+# Events waiting at once, every visitor's together (NER_QUEUE_SIZE). Set here because, on ZeroGPU,
+# Gradio caps a queue given no size at one waiting event: every other visitor's request then
+# fails with "Queue is full".
+QUEUE_SIZE = 64
 TABS = {"Highlight": highlight, "Files": files, "Fine-tune": finetune, "Annotate": annotate,
         "Evaluate": evaluate}
 CSS = """
@@ -52,4 +56,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runs.remove_stale_staging()  # what a fine-tune killed with the last server left half-written
     warm_up()
-    build_demo().queue(default_concurrency_limit=2).launch(max_file_size=MAX_UPLOAD, css=CSS)
+    queued = access.int_setting("NER_QUEUE_SIZE", QUEUE_SIZE)
+    build_demo().queue(default_concurrency_limit=2, max_size=queued).launch(
+        max_file_size=MAX_UPLOAD, css=CSS)

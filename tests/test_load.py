@@ -106,3 +106,12 @@ def test_sequential_requests_do_not_grow_resident_memory(app_server):
     growth = resident_memory(process.pid) - start
     assert growth < 20 * 2**20, f"resident memory grew by {growth / 2**20:.1f} MiB in 200 requests"
 
+
+
+def test_8_visitors_at_once_on_zero_gpu_are_all_answered(zerogpu_server):
+    """On ZeroGPU Gradio caps a queue left without a size at one waiting event, so all but the
+    first of visitors arriving together were told "Queue is full"; the app sizes its queue."""
+    texts = [visitor_text(i) for i in range(8)]
+    answers = highlight_concurrently(zerogpu_server.url, texts, "tiny")
+    for text, (rows, _) in zip(texts, answers):
+        assert rows == expected_rows(text)
