@@ -70,7 +70,13 @@ def test_the_form_the_api_and_the_cli_build_the_same_config(trained):
 def test_a_preset_picked_in_the_form_sets_its_base_and_the_form(trained):
     base, *values = ft.apply_preset("short", trained)
     assert base == models.ENCODER  # the short run is of the offline encoder
-    assert dict(zip(tr.FORM, values))["max_train_sentences"] == 2000
+    assert dict(zip(tr.FORM, values)) == {
+        "learning_rate": 3e-4, "train_batch_size": 16, "epochs": 1.0, "seed": 42,
+        "weight_decay": 0.01, "warmup_ratio": 0.1, "max_length": 256,
+        "max_train_sentences": 2000, "document_context": False, "label_all_tokens": False,
+        "case_feature": False}
+    # On a trained base the bundled settings keep what that base passes on.
+    assert ft.fill_form(trained, "bundled")[list(tr.FORM).index("max_length")] == 64
     # "continue" keeps a trained base, and takes default for an encoder.
     assert ft.apply_preset("continue", trained)[0] == trained
     assert ft.apply_preset("continue", models.ENCODER)[0] == models.DEFAULT
