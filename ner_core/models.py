@@ -8,6 +8,8 @@ paths or the Hub. Only safetensors weights are ever loaded.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,19 +164,22 @@ def compute_parameters(source: ModelSource) -> int | None:
     config = _config_json(source)
     if config is None:
         return None
+    # Keyed by the configuration itself: the form asks at every change, each time of a fresh
+    # resolution, and building even an empty model takes tens of milliseconds.
+    return _compute_parameters(json.dumps(config, sort_keys=True))
 
-    def count() -> int:
-        import torch
-        from transformers import AutoConfig, AutoModel
 
-        model_config = AutoConfig.for_model(**config)
-        with torch.device("meta"):
-            model = AutoModel.from_config(model_config)
-        embeddings = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding)
-                      for p in m.parameters()}
-        return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+@functools.lru_cache(maxsize=32)
+def _compute_parameters(config_json: str) -> int:
+    import torch
+    from transformers import AutoConfig, AutoModel
 
-    return source.once("compute_parameters", count)
+    model_config = AutoConfig.for_model(**json.loads(config_json))
+    with torch.device("meta"):
+        model = AutoModel.from_config(model_config)
+    embeddings = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding)
+                  for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
 
 
 def check_case_feature(source: ModelSource, case_feature: bool) -> None:

@@ -119,9 +119,10 @@ def preset_base(preset_name: str | None, base: str) -> str:
     if not preset_name or preset_name == AUTO:
         return base
     named = PRESETS[preset_name].get("base_model") if preset_name in PRESETS else None
-    if named is None or named not in base_choices()[0]:
+    listed = base_choices()[0]
+    if named is None or named not in listed:
         return base
-    if preset_name == CONTINUE and base in base_choices()[0] \
+    if preset_name == CONTINUE and base in listed \
             and inherited_settings(models.resolve(base, local_paths=False)) is not None:
         return base
     return named
