@@ -64,6 +64,8 @@ def test_every_route_to_a_trained_base_fills_the_form_alike(page):
 
     page.get_by_role("tab", name="Fine-tune").click()
     sync_api.expect(page.locator("#base input")).to_have_value("default")
+    sync_api.expect(page.get_by_label("Annotated dataset", exact=True).and_(
+        page.locator("input[type=radio]"))).to_be_checked()
     sync_api.expect(page.locator("#dataset input")).to_have_value(DATASET)
     sync_api.expect(page.locator("#replay input")).to_be_checked()
     sync_api.expect(page.locator("#preset").get_by_label(
