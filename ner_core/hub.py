@@ -85,6 +85,13 @@ class HubProbe:
 hub_reachable = HubProbe()
 
 
+def cache_dir() -> Path:
+    """Where Hub downloads are kept (``HF_HUB_CACHE``, else under ``HF_HOME``)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
 def is_cached(repo_id: str) -> bool:
     """True when a Hub model's files are in the local Hugging Face cache (usable offline)."""
     from huggingface_hub import try_to_load_from_cache

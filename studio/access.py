@@ -9,61 +9,22 @@ limit.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
+from ner_core import tenancy
 from ner_core.errors import UserError
 
 ACCESS_CHOICES = ("anyone", "signed-in", "owner")
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
-
-# Defaults on a Space; off a Space there is no limit.
-SPACE_DEFAULTS = {
-    "NER_MAX_EPOCHS": 10,
-    "NER_MAX_CPU_TRAIN_SENTENCES": 5_000,
-    "NER_FINETUNE_BUDGET_SECONDS": 1_800,
-    "NER_MAX_RUNS": 20,
-    "NER_MAX_HUB_MODEL_MB": 1_000,
-}
+# The limits and their public-host defaults live in the engine (``ner_core.tenancy``).
+SPACE_DEFAULTS = tenancy.PUBLIC_DEFAULTS
+int_setting = tenancy.int_setting
+limit = tenancy.limit
+space_owner = tenancy.space_owner
+is_public = tenancy.is_public
 
 
 def on_space() -> bool:
     return bool(os.environ.get("SPACE_ID"))
-
-
-def space_owner() -> str | None:
-    """The account that owns this Space (``SPACE_AUTHOR_NAME``, else the owner part of ``SPACE_ID``)."""
-    if not on_space():
-        return None
-    return os.environ.get("SPACE_AUTHOR_NAME") or os.environ["SPACE_ID"].split("/")[0]
-
-
-def int_setting(name: str, default: int | None) -> int | None:
-    """The whole number (at least 1) that the environment variable ``name`` holds; ``default``
-    when it is unset or blank.
-
-    >>> int_setting("NER_NOT_SET_ANYWHERE", 300)
-    300
-    """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    # ASCII digits only: int() would also take '1_000' and digits of other scripts.
-    if not _WHOLE_NUMBER.fullmatch(raw):
-        raise UserError(f"the setting {name} must be a whole number, found {raw!r}")
-    value = int(raw)
-    if value < 1:
-        raise UserError(f"the setting {name} must be at least 1, found {value}")
-    return value
-
-
-def limit(name: str) -> int | None:
-    """The limit ``name`` (one of ``SPACE_DEFAULTS``): its variable, else the Space default, else none.
-
-    >>> import os; os.environ.pop("SPACE_ID", None); limit("NER_MAX_EPOCHS") is None
-    True
-    """
-    return int_setting(name, SPACE_DEFAULTS[name] if on_space() else None)
 
 
 def finetune_access() -> str:
@@ -93,6 +54,11 @@ class Visitor:
     def is_space_owner(self) -> bool:
         return self.username is not None and self.username == space_owner()
 
+    @property
+    def is_admin(self) -> bool:
+        """The Space's owner or an account in ``NER_ADMINS``: manages everything."""
+        return tenancy.is_admin(self.username)
+
 
 def visitor(profile, request=None) -> Visitor:
     """The visitor of a request, from Gradio's ``OAuthProfile`` (or None) and ``Request``."""
@@ -107,20 +73,15 @@ def check_may_start(who: Visitor, what: str = "fine-tune") -> None:
     if access == "signed-in" and who.username is None:
         raise UserError(f"sign in with Hugging Face (the button at the top of the page) to "
                         f"{what} on this Space")
-    if access == "owner" and not who.is_space_owner:
+    if access == "owner" and not who.is_admin:
         raise UserError(f"only the owner of this Space ({space_owner()}) may {what} here; "
                         f"duplicate the Space to {what} yourself")
 
 
 def may_manage(who: Visitor, owner: str | None) -> bool:
-    """Whether ``who`` may stop a job or delete a run that ``owner`` started.
-
-    Off a Space everything belongs to the one local user. On a Space: its starter, or the Space's
-    owner; a run whose starter is unknown only the Space's owner.
-    """
-    if not on_space():
-        return True
-    return who.is_space_owner or (owner is not None and who.identity == owner)
+    """Whether ``who`` may read, stop, export or delete what ``owner`` made
+    (``tenancy.may_manage``: off a public host, always)."""
+    return tenancy.may_manage(who.identity, owner)
 
 
 def owner_label(owner: str | None) -> str:
