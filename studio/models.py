@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from ner_core import Recognizer, hub, list_runs, models
+from ner_core import Recognizer, hub, list_runs, models, runs, tenancy
 from ner_core.errors import UserError
 from ner_core.models import resolve
 from ner_core.utf8 import check_text
@@ -19,13 +19,23 @@ MAX_CHARS = 100_000  # a pasted text; longer ones go through a file
 CHOICES_NAMED = 5  # models a refusal lists
 
 
-def model_choices() -> list[str]:
-    """``default`` when it is bundled, then every finished run, newest first."""
+def model_choices(who: access.Visitor | None = None) -> list[str]:
+    """``default`` when it is bundled, then the finished runs ``who`` may use, newest first.
+
+    On a public host those are the runs of the host (``tenancy.is_shared``: no owner, or an
+    admin's) and ``who``'s own; ``who=None`` (the page as first built) gets the host's only.
+    """
     bundled = [models.DEFAULT] if models.bundled_present() else []
-    return bundled + list_runs()
+    if not tenancy.is_public():
+        return bundled + list_runs()
+    me = who.identity if who is not None else None
+    return bundled + [name for name in list_runs()
+                      if tenancy.is_shared(owner := runs.owner_of(name))
+                      or (me is not None and tenancy.may_manage(me, owner))]
 
 
-def pick(choice: str | None, hub_id: str | None, *, default_when_omitted: bool = False) -> str:
+def pick(choice: str | None, hub_id: str | None, *, who: access.Visitor | None = None,
+         default_when_omitted: bool = False) -> str:
     """The model to use: a typed Hub id wins over the picker.
 
     No choice is refused, saying what there is to choose; with ``default_when_omitted`` (an API
@@ -39,7 +49,7 @@ def pick(choice: str | None, hub_id: str | None, *, default_when_omitted: bool =
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
         return hub_id
-    choices = model_choices()
+    choices = model_choices(who)
     if not choice:
         if default_when_omitted and models.DEFAULT in choices:
             return models.DEFAULT
@@ -103,6 +113,7 @@ def recognizer(name: str, int8: bool = False) -> Recognizer:
 
 
 def recognize(text: str, choice: str | None, hub_id: str | None, int8: bool = False, *,
+              who: access.Visitor | None = None,
               default_when_omitted: bool = False) -> tuple[list[dict], str]:
     """All entities of a pasted ``text`` (no threshold) and a line saying what it took.
 
@@ -113,7 +124,7 @@ def recognize(text: str, choice: str | None, hub_id: str | None, int8: bool = Fa
         raise UserError(f"expected at most {MAX_CHARS:,} characters, found {len(text):,}; "
                         "paste a shorter text or use `python -m ner_core predict --input FILE`")
     check_text(text)
-    name = pick(choice, hub_id, default_when_omitted=default_when_omitted)
+    name = pick(choice, hub_id, who=who, default_when_omitted=default_when_omitted)
     loaded = recognizer(name, int8)
     started = time.perf_counter()
     entities = loaded.recognize(text)
