@@ -3,6 +3,7 @@ recognizing a pasted text within the page's limits."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,16 @@ from . import access, zerogpu
 MAX_LOADED = 3
 MAX_CHARS = 100_000  # a pasted text; longer ones go through a file
 CHOICES_NAMED = 5  # models a refusal lists
+STATE_SECONDS = 3_600  # how long a page's results are kept after its last use (gr.State)
+
+
+def model_work() -> dict:
+    """The event settings of every handler that runs a model (highlight, suggest, files, the
+    annotate queue, evaluate, compare): one concurrency group for them all, as wide as the
+    server's cores (``NER_MODEL_WORKERS``), so that a dozen events cannot each take a slot."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"concurrency_id": "model",
+            "concurrency_limit": access.int_setting("NER_MODEL_WORKERS", max(1, cores or 1))}
 
 
 def model_choices(who: access.Visitor | None = None) -> list[str]:
