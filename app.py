@@ -12,8 +12,7 @@ import logging
 import gradio as gr
 from gradio.utils import get_space
 
-from ner_core import runs
-from studio import access, annotate, evaluate, files, finetune, highlight
+from studio import access, annotate, evaluate, files, finetune, highlight, housekeeping
 from studio.models import model_choices, recognizer
 from studio.page import Page
 
@@ -22,6 +21,8 @@ MAX_UPLOAD = "20mb"
 # Gradio caps a queue given no size at one waiting event: every other visitor's request then
 # fails with "Queue is full".
 QUEUE_SIZE = 64
+# Browser sessions whose state is kept at once (NER_SESSIONS); past it the oldest are dropped.
+SESSIONS = 1_000
 TABS = {"Highlight": highlight, "Files": files, "Fine-tune": finetune, "Annotate": annotate,
         "Evaluate": evaluate}
 CSS = """
@@ -31,7 +32,7 @@ CSS = """
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="NER studio") as demo:
+    with gr.Blocks(title="NER studio", delete_cache=housekeeping.delete_cache()) as demo:
         page = Page(demo, gr.Timer(1.0))
         with gr.Row():
             gr.Markdown("# NER studio\nFind people, organisations, places and other names in "
@@ -54,8 +55,9 @@ def warm_up() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runs.remove_stale_staging()  # what a fine-tune killed with the last server left half-written
+    housekeeping.start_up()
     warm_up()
     queued = access.int_setting("NER_QUEUE_SIZE", QUEUE_SIZE)
     build_demo().queue(default_concurrency_limit=2, max_size=queued).launch(
-        max_file_size=MAX_UPLOAD, css=CSS)
+        max_file_size=MAX_UPLOAD, css=CSS, app_kwargs={"lifespan": housekeeping.lifespan},
+        state_session_capacity=access.int_setting("NER_SESSIONS", SESSIONS))

@@ -1,0 +1,71 @@
+"""Keeping the server's disk within its budget while it serves.
+
+Two kinds of temporary files pile up: what Gradio keeps in its cache (every upload, every file an
+event returns) and what the tabs write for a visitor under ``tenancy.temp_root()`` (downloads,
+exports, evaluation results, annotate queues). Both are emptied on one schedule: files older than
+``NER_CACHE_SECONDS`` go every ``min(NER_CACHE_SECONDS, SWEEP_EVERY)`` seconds. What an earlier
+server left is removed at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from gradio.utils import get_upload_folder
+
+from ner_core import runs, tenancy
+
+from . import access
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 3_600  # how long a temporary file is kept after it was written
+SWEEP_EVERY = 300  # at most this long between two sweeps
+
+
+def cache_seconds() -> int:
+    """``NER_CACHE_SECONDS``: the age at which temporary files are removed."""
+    return access.int_setting("NER_CACHE_SECONDS", CACHE_SECONDS)
+
+
+def delete_cache() -> tuple[int, int]:
+    """Gradio's ``delete_cache``: (how often, from what age) its cached files are removed."""
+    age = cache_seconds()
+    return min(age, SWEEP_EVERY), age
+
+
+def uploads_folder() -> Path:
+    """Where Gradio keeps uploads and the files events return (``GRADIO_TEMP_DIR``)."""
+    return Path(get_upload_folder())
+
+
+def start_up() -> None:
+    """Before serving: remove what killed fine-tunes and an earlier server left, and count
+    Gradio's cache against the disk budget."""
+    runs.remove_stale_staging()
+    tenancy.clear_temp()
+    tenancy.count_on_disk("uploads", uploads_folder)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    """The app's lifespan (``launch(app_kwargs={"lifespan": lifespan})``): sweeps the tabs'
+    temporary files on Gradio's schedule for its own cache, while the server runs."""
+    every, age = delete_cache()
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(tenancy.sweep_temp, age)
+            except OSError as error:  # a file system that refuses: said, and tried again later
+                logger.warning("could not sweep the temporary files: %s", error)
+
+    task = asyncio.create_task(sweep())
+    try:
+        yield
+    finally:
+        task.cancel()
