@@ -1,9 +1,10 @@
-"""Who may do what on a public host, and the limits that keep one visitor from starving the rest.
+"""The visitor of a request, and what they may start.
 
-Every setting is an environment variable. On a Hugging Face Space (``SPACE_ID`` is set) each has a
-safe default; elsewhere (one person on their own machine) none applies and nobody is asked to sign
-in. Every check runs before any job or directory exists, and every refusal names the value and the
-limit.
+The rules live in the engine (``ner_core.tenancy``): on a public host (a Space, a shared link, a
+server on a non-loopback address, ``NER_PUBLIC=1``) every limit has a safe default and everything a
+visitor makes is theirs; elsewhere (one person on their own machine) no limit applies. Sign-in
+exists on a Space only, and a local user is never asked to sign in. Every check runs before any
+job or directory exists, and every refusal names the value and the limit.
 """
 
 from __future__ import annotations
