@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import gradio as gr
+from starlette.middleware import Middleware
 from gradio.utils import get_space
 
 from studio import access, annotate, evaluate, files, finetune, highlight, housekeeping
@@ -58,6 +59,8 @@ if __name__ == "__main__":
     housekeeping.start_up()
     warm_up()
     queued = access.int_setting("NER_QUEUE_SIZE", QUEUE_SIZE)
+    server = {"lifespan": housekeeping.lifespan,
+              "middleware": [Middleware(housekeeping.UploadBudget)]}
     build_demo().queue(default_concurrency_limit=2, max_size=queued).launch(
-        max_file_size=MAX_UPLOAD, css=CSS, app_kwargs={"lifespan": housekeeping.lifespan},
+        max_file_size=MAX_UPLOAD, css=CSS, app_kwargs=server,
         state_session_capacity=access.int_setting("NER_SESSIONS", SESSIONS))

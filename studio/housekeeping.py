@@ -10,6 +10,7 @@ server left is removed at start-up.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from gradio.utils import get_upload_folder
 
 from ner_core import runs, tenancy
+from ner_core.errors import UserError
 
 from . import access
 
@@ -69,3 +71,31 @@ async def lifespan(app):
         yield
     finally:
         task.cancel()
+
+
+class UploadBudget:
+    """ASGI middleware that refuses an upload which would take the disk past ``NER_MAX_DISK_MB``
+    before Gradio writes a byte of it (HTTP 413, the refusal's sentence as ``detail``).
+
+    Gradio stores every upload in its cache as it arrives, before any handler sees it, so the
+    budget is checked here, from the request's declared length.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" \
+                and scope["path"].endswith("/gradio_api/upload"):
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            size = int(declared) if declared.isdigit() else 0
+            try:
+                await asyncio.to_thread(tenancy.check_room, size, "this upload")
+            except UserError as error:
+                body = json.dumps({"detail": str(error)}).encode("utf-8")
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

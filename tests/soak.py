@@ -119,12 +119,14 @@ class Visitor:
     def call(self, *args, api_name: str):
         """The endpoint's answer, or None when refused; a refusal must be a sentence of the app's
         own, never a fault or a traceback."""
+        import httpx
         from gradio_client.exceptions import AppError
 
         try:
             answer = self.client.predict(*args, api_name=api_name)
-        except AppError as error:
-            message = str(error)
+        except (AppError, httpx.HTTPStatusError) as error:
+            # An upload the server refuses before it is stored answers HTTP 413 with a sentence.
+            message = str(error) if isinstance(error, AppError) else _detail(error.response)
             if not message or FAULT in message or "Traceback" in message:
                 self.report.violation(f"{api_name} by visitor {self.number}: {message!r}")
             self.report.count(message)
@@ -173,6 +175,13 @@ class Visitor:
     def fetch(self, file_data: dict) -> bytes:
         with _LOCAL.open(file_data["url"], timeout=60) as response:
             return response.read()
+
+
+def _detail(response) -> str:
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
 def soak(url: str, pid: int, roots: list[Path], usernames: list[str | None], seconds: float,
