@@ -235,7 +235,54 @@ def disk_budget_bytes() -> int | None:
     return None if most is None else most * 1_000_000  # decimal MB, as refusals print them
 
 
-_room_lock = threading.Lock()
+class DiskBudget:
+    """``check_room``: the disk in use, measured at most every ``FRESH_SECONDS`` (a walk of every
+    counted folder), and what was allowed since added to it, so that writes in quick succession
+    are counted without a walk each."""
+
+    FRESH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._use: dict[str, int] = {}
+        self._allowed = 0  # bytes allowed since the last measure
+        self._measured_at = float("-inf")
+
+    def _measure(self) -> None:
+        self._use, self._allowed, self._measured_at = disk_use(), 0, time.monotonic()
+
+    def check(self, adding: int, what: str) -> None:
+        budget = disk_budget_bytes()
+        if budget is None:
+            return
+        with self._lock:
+            if time.monotonic() - self._measured_at >= self.FRESH_SECONDS:
+                self._measure()
+            over = sum(self._use.values()) + self._allowed + adding - budget
+            if over > 0:  # measure afresh: files may have gone since; then make room
+                from . import hub
+
+                self._measure()
+                over = sum(self._use.values()) + adding - budget
+                if over > 0 and hub.evict_cache(over):
+                    self._measure()
+            used = sum(self._use.values()) + self._allowed
+            if used + adding <= budget:
+                self._allowed += adding
+                return
+            parts = ", ".join(f"{label} {_mb(size)}" for label, size in self._use.items() if size)
+        raise UserError(f"{what} needs about {_mb(adding)}, and this server's disk budget of "
+                        f"{_mb(budget)} (NER_MAX_DISK_MB) has {_mb(max(0, budget - used))} left "
+                        f"({parts or 'nothing'} in use); delete runs or datasets of yours that "
+                        "you no longer need, or try again later")
+
+    def forget(self) -> None:
+        """Measure afresh at the next check (after files were removed)."""
+        with self._lock:
+            self._measured_at = float("-inf")
+
+
+DISK = DiskBudget()
 
 
 def check_room(adding: int, what: str) -> None:
@@ -244,24 +291,7 @@ def check_room(adding: int, what: str) -> None:
 
     The refusal names both figures and what takes the space.
     """
-    budget = disk_budget_bytes()
-    if budget is None:
-        return
-    with _room_lock:
-        use = disk_use()
-        over = sum(use.values()) + adding - budget
-        if over > 0:
-            from . import hub
-
-            hub.evict_cache(over)
-            use = disk_use()
-    used = sum(use.values())
-    if used + adding > budget:
-        parts = ", ".join(f"{label} {_mb(size)}" for label, size in use.items() if size)
-        raise UserError(f"{what} needs about {_mb(adding)}, and this server's disk budget of "
-                        f"{_mb(budget)} (NER_MAX_DISK_MB) has {_mb(max(0, budget - used))} left "
-                        f"({parts or 'nothing'} in use); delete runs or datasets of yours that "
-                        "you no longer need, or try again later")
+    DISK.check(adding, what)
 
 
 def _mb(size: int) -> str:
@@ -293,6 +323,7 @@ def sweep_temp(older_than: float) -> int:
                 pass
     if removed:
         logger.info("removed %s of temporary files older than %d s", _mb(removed), older_than)
+        DISK.forget()
     return removed
 
 

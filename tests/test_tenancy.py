@@ -27,6 +27,7 @@ def private_host(monkeypatch, tmp_path):
     monkeypatch.setenv("NER_TEMP_DIR", str(tmp_path / "tmp"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(hub, "cache_dir", lambda: tmp_path / "hub")
+    monkeypatch.setattr(tenancy, "DISK", tenancy.DiskBudget())  # nothing measured yet
 
 
 @pytest.mark.parametrize("settings, public", [
@@ -203,3 +204,18 @@ def test_heavy_calls_are_not_counted_off_a_public_host():
     calls = tenancy.HeavyCalls()
     with calls.hold("alice", "evaluation"), calls.hold("alice", "a file job"):
         pass
+
+
+def test_writes_in_quick_succession_are_counted_without_a_walk_each(monkeypatch, tmp_path):
+    monkeypatch.setenv("NER_PUBLIC", "1")
+    monkeypatch.setenv("NER_MAX_DISK_MB", "1")
+    on_disk, walks = [500_000], []
+    monkeypatch.setattr(tenancy, "disk_use", lambda: walks.append(1) or {"runs": sum(on_disk)})
+    monkeypatch.setattr(hub, "evict_cache", lambda need: 0)
+    for _ in range(5):
+        tenancy.check_room(100_000, "an example")  # allowed, then written
+        on_disk.append(100_000)
+    assert len(walks) == 1  # 0.5 MB measured once, 0.5 MB allowed since
+    with pytest.raises(UserError, match=r"has 0\.0 MB left \(runs 1\.0 MB in use\)"):
+        tenancy.check_room(100_000, "an example")
+    assert len(walks) == 2  # over: measured afresh before refusing
