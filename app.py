@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 import gradio as gr
-from starlette.middleware import Middleware
 from gradio.utils import get_space
+from starlette.middleware import Middleware
 
+from ner_core import tenancy
 from studio import access, annotate, evaluate, files, finetune, highlight, housekeeping
 from studio.models import model_choices, recognizer
 from studio.page import Page
@@ -63,4 +64,5 @@ if __name__ == "__main__":
               "middleware": [Middleware(housekeeping.UploadBudget)]}
     build_demo().queue(default_concurrency_limit=2, max_size=queued).launch(
         max_file_size=MAX_UPLOAD, css=CSS, app_kwargs=server,
+        allowed_paths=[str(tenancy.temp_root())],  # NER_TEMP_DIR may lie outside the temp dir
         state_session_capacity=access.int_setting("NER_SESSIONS", SESSIONS))

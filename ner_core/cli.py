@@ -153,7 +153,11 @@ def run_train(args) -> None:
              if getattr(args, f.name) is not None}  # a flag left out is not given
     plan = plan_fine_tune(given, args.preset)
     config = plan.config
+    from . import models, runs
+
     output = Path(args.output)
+    if output.resolve().parent == runs.runs_dir().resolve():
+        models.check_run_name(output.name)  # a run there is named like a model: never a model's name
     if output.exists() and not args.overwrite:
         raise UserError(f"{output} already exists; pass --overwrite to replace it")
     data = load_data(args.data)

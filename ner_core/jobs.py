@@ -7,6 +7,11 @@ worker), the caller drives it (``begin``, ``record``, ``end``) and the snapshot 
 start while one runs is refused with a message that says so. A failure ends the job, never the
 process: its snapshot says why, in words a user can act on.
 
+Who started a job owns its run: the slot is decided first (one lock), and only the start that won
+it prepares the run's place (``prepare``: the disk budget, the starter's oldest runs removed) and
+records its owner, before anything is written. When the run is saved, it is zipped for download
+once, before the job is reported finished.
+
 A stop request is a file as well as a flag: a worker forked from this process cannot see a
 ``threading.Event`` of ours, but it sees the file system. Each job has its own request, so a stop
 aimed at one job can never stop the next one.
@@ -29,7 +34,7 @@ from pathlib import Path
 import torch
 from datasets import DatasetDict
 
-from . import runs
+from . import runs, tenancy
 from .config import TrainConfig
 from .errors import UserError
 from .training import TrainProgress, TrainResult, fine_tune
@@ -119,16 +124,17 @@ class FineTuneJobs:
 
     def start(self, config: TrainConfig, load_data: Callable, output_dir: Path,
               owner: str | None = None, budget_seconds: float | None = None,
-              options: dict | None = None) -> None:
+              options: dict | None = None, prepare: Callable[[], None] | None = None) -> None:
         """Start fine-tuning in the background; ``UserError`` if a fine-tune is already running
         or the run cannot be written where it should go.
 
         ``load_data`` is called in the job's thread, so slow loading does not hold the caller; it
         returns a ``LoadedData``.
         Past ``budget_seconds`` the run is stopped and what it trained is saved. ``options`` are
-        further keyword arguments of ``fine_tune`` (where the data came from, say).
+        further keyword arguments of ``fine_tune`` (where the data came from, say). ``prepare``
+        is ``begin``'s.
         """
-        self.begin(config, output_dir, owner, budget_seconds)
+        self.begin(config, output_dir, owner, budget_seconds, prepare)
         with self._lock:
             self._thread = threading.Thread(target=self._work,
                                             args=(config, load_data, output_dir, options or {}),
@@ -136,19 +142,49 @@ class FineTuneJobs:
             self._thread.start()
 
     def begin(self, config: TrainConfig, output_dir: Path, owner: str | None = None,
-              budget_seconds: float | None = None) -> StopRequest:
+              budget_seconds: float | None = None,
+              prepare: Callable[[], None] | None = None) -> StopRequest:
         """Claim the one slot for a fine-tune the caller runs itself, then ``record`` its progress
-        and ``end`` it; the returned request is its ``should_stop``."""
+        and ``end`` it; the returned request is its ``should_stop``.
+
+        Once the slot is won, and only then, ``prepare()`` runs (making room for the run, say)
+        and ``owner`` is recorded as the run's. A refusal ``prepare`` raises gives the slot back
+        and reaches the caller, with nothing written.
+        """
         runs.check_writable(output_dir.parent)
         with self._lock:
-            if self._snapshot.active:
-                raise UserError(f"a fine-tune ({self._snapshot.run_name}) is already running; "
-                                "wait for it to finish or stop it first")
+            self._refuse_if_busy(owner)
+            before = self._snapshot
             self._stop.discard()
-            self._stop = StopRequest.new(budget_seconds)
+            self._stop = stop = StopRequest.new(budget_seconds)
             self._snapshot = JobSnapshot("running", output_dir.name, config=config, owner=owner,
                                          budget_seconds=budget_seconds)
-            return self._stop
+        try:
+            if prepare is not None:
+                prepare()
+            runs.set_owner(output_dir.name, owner, output_dir.parent)
+        except BaseException:
+            with self._lock:
+                self._snapshot = before
+            stop.discard()
+            raise
+        return stop
+
+    def check_idle(self, owner: str | None = None) -> None:
+        """``UserError`` when a fine-tune is running (for a start, before its other checks)."""
+        with self._lock:
+            self._refuse_if_busy(owner)
+
+    def _refuse_if_busy(self, owner: str | None) -> None:
+        """Refuse a start by ``owner`` while a job runs; the job is named to who may manage it."""
+        running = self._snapshot
+        if not running.active:
+            return
+        if tenancy.may_manage(owner, running.owner):
+            raise UserError(f"a fine-tune ({running.run_name}) is already running; wait for it "
+                            "to finish or stop it first")
+        raise UserError("a fine-tune of another visitor is already running; one runs at a time "
+                        "on this server: wait for it to finish")
 
     def stop(self, run_name: str | None = None) -> bool:
         """Ask the running fine-tune to stop after its current step; False if none runs.
@@ -213,6 +249,10 @@ class FineTuneJobs:
         self._finish(result, reason, output_dir)
 
     def _finish(self, result: TrainResult | None, reason: str | None, output_dir: Path) -> None:
+        saved = reason is None and result is not None
+        zip_failure = _zip(output_dir) if saved else None
+        if not saved and runs.run_path(output_dir.name, output_dir.parent) is None:
+            runs.set_owner(output_dir.name, None, output_dir.parent)  # no run: no owner left
         with self._lock:
             if reason is not None:
                 self._snapshot.state = "failed"
@@ -227,6 +267,8 @@ class FineTuneJobs:
                 if result.stopped_early and not self._stop.requested() and self._stop.over_budget():
                     self._note(f"the time budget of {self._snapshot.budget_seconds:,.0f} s was "
                                "reached: training stopped")
+                if zip_failure is not None:
+                    self._note(f"the run could not be zipped for download ({zip_failure})")
                 self._note(f"stopped at step {result.steps} of {result.total_steps}; the weights "
                            f"so far are saved as {output_dir.name}" if result.stopped_early
                            else f"finished; saved as {output_dir.name}")
@@ -248,6 +290,21 @@ class FineTuneJobs:
                          should_stop=self._stop, **{**options, **loaded.options})
 
 
+def _zip(output_dir: Path) -> str | None:
+    """Zip the run saved at ``output_dir`` for download; why it could not be, or ``None``.
+
+    A zip that cannot be written (a full disk, say) leaves the run saved and the job finished.
+    """
+    if runs.run_path(output_dir.name, output_dir.parent) is None:
+        return None  # saved elsewhere than under its name (a caller's own directory)
+    try:
+        runs.zip_run(output_dir.name, output_dir.parent)
+    except OSError as error:
+        logger.warning("cannot zip the run %s: %s", output_dir.name, error)
+        return error.strerror or type(error).__name__
+    return None
+
+
 def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> str:
     """Why a fine-tune failed, in words that say what to change.
 
@@ -267,7 +324,8 @@ def failure_reason(error: Exception, config: TrainConfig, output_dir: Path) -> s
         written = Path(error.filename) if error.filename else None
         if written is None or output_dir.parent in (written, *written.parents):
             return runs.not_writable(output_dir.parent, error)
-        return f"{written} cannot be written ({error.strerror}); expected a writable file system"
+        shown = "a file the fine-tune writes" if tenancy.is_public() else written
+        return f"{shown} cannot be written ({error.strerror}); expected a writable file system"
     if isinstance(error, UserError):
         return str(error)
     return (f"the fine-tune hit a fault of the studio, not of its settings or data "

@@ -129,15 +129,20 @@ def _check_unfinished_run(name: str) -> None:
 
 
 def _config_json(source: ModelSource) -> dict | None:
-    """The model's ``config.json`` without loading it: from its directory or the Hub cache;
-    ``None`` for a Hub model not in the cache (training checks once it has loaded the model)."""
+    """The model's ``config.json`` without loading it: from its directory, the snapshot of a Hub
+    model fetched to load (the revision loaded), or the Hub cache; ``None`` for a Hub model not
+    in the cache (training checks once it has loaded the model)."""
     if source.path is not None:
         return source.once("config.json", lambda: runs.read_json(source.path / "config.json") or {})
+    fetched = source._read.get(SNAPSHOT)
+    if fetched is not None:
+        return source.once(f"config.json of {fetched}",
+                           lambda: runs.read_json(fetched / "config.json") or {})
     if hub.is_cached(source.location):
         from huggingface_hub import try_to_load_from_cache
 
-        return source.once("config.json", lambda: runs.read_json(
-            Path(try_to_load_from_cache(source.location, "config.json"))))
+        return source.once("config.json", lambda: runs.read_json(Path(try_to_load_from_cache(
+            source.location, "config.json", cache_dir=str(hub.cache_dir())))))
     if hub.hub_reachable():
         return source.once("config.json", lambda: runs.read_json(
             hub.download_config(source.location)))
@@ -200,15 +205,31 @@ def check_max_length(source: ModelSource, max_length: int) -> None:
                         f"found {max_length}")
 
 
-def _offline(source: ModelSource) -> dict:
-    """Hub models load from the cache alone when the Hub is unreachable, instead of retrying."""
-    return {"local_files_only": True} if source.kind == "hub" and not hub.hub_reachable() else {}
+SNAPSHOT = "snapshot"  # what a Hub model's source remembers: the folder it was fetched into
+
+
+def _where(source: ModelSource, purpose: str) -> tuple[str, dict]:
+    """What ``from_pretrained`` reads ``source`` from, and how.
+
+    A Hub model is fetched once per resolution (``hub.fetch_model``: checked, then that revision
+    downloaded) and loads from that folder, its weights and tokenizer alike. When the Hub cannot
+    be reached it loads by id from the cache alone, instead of retrying.
+    """
+    if source.kind != "hub":
+        return source.location, {}
+    if SNAPSHOT in source._read or hub.hub_reachable():
+        folder = source.once(SNAPSHOT, lambda: hub.fetch_model(source.location, purpose,
+                                                               hub.max_model_bytes()))
+        return str(folder), {}
+    return source.location, {"local_files_only": True, "cache_dir": str(hub.cache_dir())}
 
 
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **_offline(source))
+    # After the model (which fetched a Hub model for its purpose); alone, the wider check.
+    location, how = _where(source, "training")
+    tokenizer = AutoTokenizer.from_pretrained(location, **how)
     if not tokenizer.is_fast:
         raise UserError(f"{source.name}: expected a model with a fast tokenizer (word offsets "
                         "need one), found a slow one")
@@ -220,7 +241,8 @@ def load_for_inference(source: ModelSource):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    model = _from_pretrained(AutoModelForTokenClassification, source, dtype=torch.float32)
+    model = _from_pretrained(AutoModelForTokenClassification, source, "inference",
+                             dtype=torch.float32)
     if _has_generic_labels(model.config.id2label):
         raise UserError(f"{source.name}: expected a fine-tuned NER model with entity labels, found "
                         "a model without them (an encoder: fine-tune it first)")
@@ -252,9 +274,11 @@ def load_for_training(source: ModelSource, labels: list[str]):
     import torch
     from transformers import AutoModelForTokenClassification
 
+    _where(source, "training")  # fetches a Hub model first: its labels, of the revision it loads
     current = trained_labels(source)
     if current is not None and labels[:len(current)] == current:
-        model = _from_pretrained(AutoModelForTokenClassification, source, dtype=torch.float32)
+        model = _from_pretrained(AutoModelForTokenClassification, source, "training",
+                                 dtype=torch.float32)
         if len(labels) > len(current):
             logger.info("%s: labels %s added to its head", source.name, labels[len(current):])
             extend_head(model, labels, source.name)
@@ -262,7 +286,7 @@ def load_for_training(source: ModelSource, labels: list[str]):
     if current is not None:
         logger.info("%s was trained on labels %s; a new head is trained for %s", source.name, current, labels)
     model = _from_pretrained(
-        AutoModelForTokenClassification, source, dtype=torch.float32,
+        AutoModelForTokenClassification, source, "training", dtype=torch.float32,
         num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True)
     return model, load_tokenizer(source)
@@ -304,11 +328,11 @@ def extend_head(model, labels: list[str], name: str = "the model") -> None:
     model.num_labels = len(labels)  # the loss reshapes the logits by it
 
 
-def _from_pretrained(model_class, source: ModelSource, **kwargs):
+def _from_pretrained(model_class, source: ModelSource, purpose: str, **kwargs):
     """``model_class.from_pretrained`` from safetensors only: pickled weights can run code."""
+    location, how = _where(source, purpose)
     try:
-        return model_class.from_pretrained(source.location, use_safetensors=True,
-                                           **_offline(source), **kwargs)
+        return model_class.from_pretrained(location, use_safetensors=True, **how, **kwargs)
     except OSError as error:
         # A Hub model (or one in the cache) that has only pytorch_model.bin lands here.
         if "safetensors" not in str(error):
@@ -327,3 +351,74 @@ def train_config_of(source: ModelSource) -> dict | None:
         return None
     return source.once("train_config.json",
                        lambda: runs.read_json(source.path / "train_config.json"))
+
+
+
+# Hub models without a namespace, as tutorials and recipes name them: a run by one of these names
+# would be resolved before the Hub (runs come first), and take the model's place. Patterns, matched
+# without regard to case.
+CANONICAL_HUB_MODELS = (
+    "bert-base-*", "bert-large-*", "distilbert-*", "roberta-*", "distilroberta-*", "xlm-roberta-*",
+    "albert-*", "deberta-*", "electra-*", "xlnet-*", "xlm-mlm-*", "camembert-*", "flaubert-*",
+    "t5-*", "bart-*", "gpt2", "gpt2-*", "distilgpt2", "openai-gpt")
+
+
+def check_run_name(name: str) -> None:
+    """``UserError`` unless ``name`` may be a new run's: letters, digits, '-', '_' and '.', and no
+    base model's name, whatever its case.
+
+    Taken are the bundled model and the encoder (``default``, ``minilm``), the bases the recipe
+    and the presets name, the well-known Hub models without a namespace
+    (``CANONICAL_HUB_MODELS``), the models in the local Hub cache and, when the Hub can be
+    reached, any model it knows by that name.
+
+    >>> check_run_name("DistilBERT-base-uncased")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ner_core.errors.UserError: ... found 'DistilBERT-base-uncased', the name of the recipe's ...
+    """
+    import fnmatch
+
+    from .config import PRESETS, TrainConfig
+
+    if not runs.is_run_name(name):
+        raise UserError(f"expected a run name of letters, digits, '-', '_' and '.', found {name!r}")
+    folded = name.lower()
+    taken = {preset["base_model"].lower(): "the name of a preset's base model"
+             for preset in PRESETS.values() if "base_model" in preset}
+    taken.update({DEFAULT: "the bundled model's name", ENCODER: "the offline encoder's name",
+                  TrainConfig.base_model.lower(): "the name of the recipe's base model"})
+    cache = hub.cache_dir()
+    cached = {p.name[len("models--"):].lower() for p in cache.glob("models--*")
+              if "--" not in p.name[len("models--"):]} if cache.is_dir() else set()
+    if folded in taken:
+        why = taken[folded]
+    elif any(fnmatch.fnmatchcase(folded, pattern) for pattern in CANONICAL_HUB_MODELS):
+        why = "the name of a well-known model on the Hugging Face Hub"
+    elif folded in cached:
+        why = "the name of a model in this server's Hub cache"
+    elif hub.hub_reachable() and _on_the_hub(name):
+        why = "the name of a model on the Hugging Face Hub"
+    else:
+        return
+    raise UserError(f"expected a run name that no base model has, found {name!r}, {why}; choose "
+                    "another name")
+
+
+def _on_the_hub(name: str) -> bool:
+    """Whether the Hub has a model ``name`` (gated ones too); ``UserError`` when it cannot say."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    status_error, network_errors = hub._hub_errors()
+    try:
+        HfApi().model_info(name, timeout=hub.INFO_SECONDS)
+    except GatedRepoError:
+        return True
+    except RepositoryNotFoundError:
+        return False
+    except (status_error, *network_errors) as error:
+        raise UserError(f"the Hugging Face Hub could not be asked whether a model is named "
+                        f"{name!r} ({hub._one_line(error)}), and a run may not take a model's "
+                        "name; try again, or choose another name") from error
+    return True

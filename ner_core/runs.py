@@ -3,7 +3,9 @@
 A run is a directory in ``save_pretrained`` layout plus ``train_config.json``, ``metrics.json`` and
 a ``README.md`` model card. It is written under a hidden name and renamed into place when complete,
 so a directory listed here is never half-written; what a killed process left under a hidden name
-is removed when the app starts again.
+is removed when the app starts again. Beside the runs, in hidden folders that are never runs, each
+run's owner (``.owners``) and its zip for download (``.zips``): counted on the disk with the runs,
+and removed with them.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import os
 import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
+from . import tenancy
 from .errors import UserError
 
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json")
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,99}$")
+# Matched whole (fullmatch): '$' alone would let a trailing newline through. ASCII only, as Hub
+# repository names are: a run's name is the name it is pushed under.
+_RUN_NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,99}", re.ASCII)
 PARTIAL_PREFIX = ".partial-"
 _RETIRED = re.compile(r"^\.partial-(?P<name>.+)-old-\d+$")
 
@@ -40,10 +46,10 @@ def runs_dir() -> Path:
 def is_run_name(name: str) -> bool:
     """True for names a run may have: letters, digits, '-', '_', '.', no path separators.
 
-    >>> [is_run_name(n) for n in ["smoke", "run-2.1", "../x", ".hidden", "a/b"]]
-    [True, True, False, False, False]
+    >>> [is_run_name(n) for n in ["smoke", "run-2.1", "../x", ".hidden", "a/b", "smoke\\n"]]
+    [True, True, False, False, False, False]
     """
-    return bool(_RUN_NAME.match(name)) and ".." not in name
+    return isinstance(name, str) and bool(_RUN_NAME.fullmatch(name)) and ".." not in name
 
 
 def is_complete(path: Path) -> bool:
@@ -95,10 +101,11 @@ def check_writable(directory: Path | None = None) -> None:
 
 
 def not_writable(directory: Path, error: OSError) -> str:
-    """What to tell a user whose run could not be written into ``directory``."""
-    return (f"the runs directory {directory} cannot be written ({error.strerror or error}); "
-            "expected a writable directory with free space: free some space, or set NER_RUNS_DIR "
-            "to another directory")
+    """What to tell a user whose run could not be written into ``directory``; on a public host
+    the directory is not named (visitors see names, never server paths)."""
+    where = "the runs directory" if tenancy.is_public() else f"the runs directory {directory}"
+    return (f"{where} cannot be written ({error.strerror or error}); expected a writable "
+            "directory with free space: free some space, or set NER_RUNS_DIR to another directory")
 
 
 def remove_stale_staging(directory: Path | None = None) -> list[str]:
@@ -108,13 +115,14 @@ def remove_stale_staging(directory: Path | None = None) -> list[str]:
     process id: those of processes still alive are kept (another process may be saving a run),
     those of dead processes and of this process id (an earlier life under the same id, as in a
     container) are removed. An older run moved aside by ``publish`` and never moved back is put
-    back under its name instead.
+    back under its name instead. Half-written zips, and zips whose run is gone, are removed too.
     """
     directory = runs_dir() if directory is None else directory
     if not directory.is_dir():
         return []
-    removed = []
-    for path in directory.glob(f"{PARTIAL_PREFIX}*"):
+    removed = _remove_orphan_zips(directory)
+    zips = directory / ZIPS_DIR
+    for path in [*directory.glob(f"{PARTIAL_PREFIX}*"), *zips.glob(f"{PARTIAL_PREFIX}*")]:
         pid = path.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
             continue
@@ -164,11 +172,13 @@ def publish(staging: Path, final: Path) -> None:
     it, so the name always holds a complete run; elsewhere the old run is moved aside and moved
     back if the new one cannot take its place.
     """
+    zip_path(final.name, final.parent).unlink(missing_ok=True)  # the zip of a run replaced
     if not final.exists():
         staging.rename(final)
         return
     if not is_complete(final):
-        raise UserError(f"{final} exists and is not a saved run; refusing to replace it")
+        shown = final.name if tenancy.is_public() else final
+        raise UserError(f"{shown} exists and is not a saved run; refusing to replace it")
     if not _exchange(staging, final):
         retired = final.parent / f"{PARTIAL_PREFIX}{final.name}-old-{os.getpid()}"
         final.rename(retired)
@@ -222,21 +232,41 @@ def owner_of(name: str, directory: Path | None = None) -> str | None:
 
 
 def delete_run(name: str, directory: Path | None = None) -> None:
-    """Remove the complete run ``name``: it leaves the listing at once (one rename), then its files go."""
+    """Remove the complete run ``name``, its zip and its owner: it leaves the listing at once (one
+    rename), then its files go."""
     directory = runs_dir() if directory is None else directory
     path = run_path(name, directory)
     if path is None:
         raise UserError(f"expected the name of a saved run, found {name!r}")
     retired = directory / f"{PARTIAL_PREFIX}{name}-deleted-{os.getpid()}"
     path.rename(retired)
+    zip_path(name, directory).unlink(missing_ok=True)
     shutil.rmtree(retired)
     set_owner(name, None, directory)
 
 
-def prune_runs(keep: int, protect: set[str], directory: Path | None = None) -> list[str]:
-    """Delete the oldest runs until at most ``keep`` remain, never those in ``protect``; the names
-    deleted, oldest first."""
-    names = list_runs(directory)  # newest first
+def runs_of(owner: str | None, directory: Path | None = None) -> list[str]:
+    """The complete runs that count against ``owner``'s quota, newest first.
+
+    On a public host: those recorded as started by ``owner`` (an admin's too: only their own);
+    none for ``None``, whose runs cannot be told from the host's. Elsewhere every run, since all
+    of them belong to the one local user.
+    """
+    names = list_runs(directory)
+    if not tenancy.is_public():
+        return names
+    return [n for n in names if owner is not None and owner_of(n, directory) == owner]
+
+
+def prune_runs(keep: int, owner: str | None, protect: set[str] = frozenset(),
+               directory: Path | None = None) -> list[str]:
+    """Delete ``owner``'s oldest runs (``runs_of``) until at most ``keep`` of theirs remain, never
+    those in ``protect``; the names deleted, oldest first. No one else's run is ever touched.
+
+    Call it only once the fine-tune that makes room has the job slot (``FineTuneJobs.begin``):
+    two starts at once would otherwise both delete.
+    """
+    names = runs_of(owner, directory)  # newest first
     removable = [n for n in reversed(names) if n not in protect]
     deleted = []
     while len(names) - len(deleted) > keep and removable:
@@ -244,5 +274,61 @@ def prune_runs(keep: int, protect: set[str], directory: Path | None = None) -> l
         delete_run(name, directory)
         deleted.append(name)
     if deleted:
-        logger.info("removed the oldest runs to keep at most %d: %s", keep, ", ".join(deleted))
+        logger.info("removed the oldest runs of a starter to keep at most %d of theirs: %s", keep,
+                    ", ".join(deleted))
     return deleted
+
+
+# Each run's zip, made once when its fine-tune ends (``FineTuneJobs``), for the page to offer.
+ZIPS_DIR = ".zips"
+
+
+def zip_path(name: str, directory: Path | None = None) -> Path:
+    """Where the zip of the run ``name`` is kept (whether or not it exists)."""
+    return (runs_dir() if directory is None else directory) / ZIPS_DIR / f"{name}.zip"
+
+
+def zip_run(name: str, directory: Path | None = None) -> Path:
+    """Zip the complete run ``name`` (replacing an older zip of it); the zip's path.
+
+    Written under a hidden name and renamed into place, so a zip that exists is whole.
+    """
+    directory = runs_dir() if directory is None else directory
+    path = run_path(name, directory)
+    if path is None:
+        raise UserError(f"no finished run named {name!r}")
+    target = zip_path(name, directory)
+    target.parent.mkdir(exist_ok=True)
+    partial = target.parent / f"{PARTIAL_PREFIX}{name}-{os.getpid()}"
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and not file.is_symlink():
+                    archive.write(file, file.relative_to(path))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def zip_of(name: str, directory: Path | None = None) -> Path | None:
+    """The zip of the complete run ``name``, or ``None`` when none was made."""
+    if run_path(name, directory) is None:
+        return None
+    path = zip_path(name, directory)
+    return path if path.is_file() else None
+
+
+def _remove_orphan_zips(directory: Path) -> list[str]:
+    """Remove the zips whose run is gone (deleted by hand, say); the names of those zips."""
+    removed = []
+    for path in (directory / ZIPS_DIR).glob("*.zip"):
+        if run_path(path.stem, directory) is not None:
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:  # a read-only disk: leave it, it is never offered anyway
+            logger.warning("cannot remove %s: %s", path, error.strerror or error)
+            continue
+        removed.append(f"{ZIPS_DIR}/{path.name}")
+    return removed

@@ -271,7 +271,8 @@ class DiskBudget:
                 self._allowed += adding
                 return
             parts = ", ".join(f"{label} {_mb(size)}" for label, size in self._use.items() if size)
-        raise UserError(f"{what} needs about {_mb(adding)}, and this server's disk budget of "
+        needs = f" needs about {_mb(adding)}, and" if adding else " is refused:"
+        raise UserError(f"{what}{needs} this server's disk budget of "
                         f"{_mb(budget)} (NER_MAX_DISK_MB) has {_mb(max(0, budget - used))} left "
                         f"({parts or 'nothing'} in use); delete runs or datasets of yours that "
                         "you no longer need, or try again later")

@@ -77,6 +77,10 @@ def check_may_start(who: Visitor, what: str = "fine-tune") -> None:
     if access == "owner" and not who.is_admin:
         raise UserError(f"only the owner of this Space ({space_owner()}) may {what} here; "
                         f"duplicate the Space to {what} yourself")
+    if who.identity is None and tenancy.is_public():
+        # What it made would belong to nobody, so to the host, and be offered to every visitor.
+        raise UserError(f"expected a browser session or a signed-in account to {what} on this "
+                        "server, found neither; open the page in a browser or send a session_hash")
 
 
 def may_manage(who: Visitor, owner: str | None) -> bool:
@@ -106,10 +110,3 @@ def check_cpu_sentences(sentences: int) -> None:
         raise UserError(f"a fine-tune on this server's CPU may train on at most {most:,} "
                         f"sentences (NER_MAX_CPU_TRAIN_SENTENCES), found {sentences:,}; set "
                         f"max training sentences to {most:,} or fewer")
-
-
-def hub_model_limit_bytes() -> int | None:
-    # Decimal megabytes, as the Hub shows sizes and as refusals print them: a limit of 500 reads
-    # "500.0 MB", not "524.3 MB".
-    most = limit("NER_MAX_HUB_MODEL_MB")
-    return None if most is None else most * 1_000_000

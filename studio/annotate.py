@@ -6,16 +6,25 @@ unmarked stretch marks them with the type ``label`` (the frontend's placeholder)
 opens a box to type its type; × removes it. Every change comes back as ``(piece, type)`` tokens,
 read here as character offsets (the pieces add up to the text) and snapped to whole words by
 ``ner_core.annotations``.
+
+Every dataset handler acts on the visitor's own datasets (``annotations``' ``owner``): on a public
+host a visitor lists, reads, exports, adds to and undoes in only theirs. A queued file's texts are
+kept on disk, in the visitor's temporary folder, by id; the page's state holds the id and how far
+the visitor got.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import uuid
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ner_core import annotations
+from ner_core import annotations, tenancy
 from ner_core.errors import UserError
 from ner_core.records import TEXT_FIELD, read_records
 
@@ -29,6 +38,8 @@ from .views import color_map, entities_of, pairs, tokens
 
 DEFAULT_DATASET = "corrections"
 MAX_QUEUE = 200  # texts of a file recognized and ranked at once: a minute or so on 2 CPU cores
+MAX_QUEUE_CHARS = 1_000_000  # characters of a file's texts queued at once
+QUEUE_CHUNK = 16  # texts recognized in one step of the queue's progress
 NEW_SPAN = "label"  # what the frontend calls a span selected but not yet given a type
 ENTITY_COLUMNS = ["type", "text", "start", "end"]
 COUNT_COLUMNS = ["type", "entities"]
@@ -39,7 +50,10 @@ HOW_TO = ("Select words to mark them (a new mark reads 'label'). Click a mark to
 QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score among the "
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
-DOWNLOADS = "ner-studio-datasets"  # exports' folder under the temporary directory
+EXPORTS = "exports"  # a visitor's exports, in their temporary folder
+QUEUES = "annotate-queues"  # a visitor's queued files, in their temporary folder
+SUGGESTING, QUEUEING = "suggestion", "file queue"  # heavy calls, as a refusal names them
+_QUEUE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _view(current: dict):
@@ -62,21 +76,42 @@ def suggested(item: dict) -> dict:
             "entities": snapped}
 
 
-@shown_to_user
-def suggest(text: str, model: str | None = None) -> list[dict]:
-    """The entities ``model`` finds in ``text``, to be corrected and accepted; without a model,
-    those of the bundled ``default``."""
+def _owner(who: access.Visitor) -> str | None:
+    """Whose datasets and queues ``who``'s requests use; on a public host a request must say
+    who sent it (a browser session, at least), or it would reach the host's own."""
+    if who.identity is None and tenancy.is_public():
+        raise UserError("expected a browser session or a signed-in account to keep your "
+                        "datasets apart from others' on this server, found neither")
+    return who.identity
+
+
+def _entities(text: str, model: str | None, who: access.Visitor) -> list[dict]:
     if not (text or "").strip():
         raise UserError("expected a text to suggest entities for, found an empty text")
-    return recognize(text, model, None, default_when_omitted=True)[0]
+    return recognize(text, model, None, who=who, default_when_omitted=True)[0]
 
 
 @shown_to_user
-def suggest_text(text: str, model: str):
-    entities = suggest(text, model)
-    name = models.pick(model, None, default_when_omitted=True)
+def suggest(text: str, model: str | None = None, profile: gr.OAuthProfile | None = None,
+            request: gr.Request = None) -> list[dict]:
+    """The entities ``model`` finds in ``text``, to be corrected and accepted; without a model,
+    those of the bundled ``default``."""
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, SUGGESTING):
+        return _entities(text, model, who)
+
+
+@shown_to_user
+def suggest_text(text: str, model: str, queue: dict | None = None,
+                 profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    """A pasted text's suggestions, to correct; a file's queue is let go."""
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, SUGGESTING):
+        entities = _entities(text, model, who)
+    name = models.pick(model, None, who=who, default_when_omitted=True)
     current = suggested({"text": text, "model": name, "entities": entities})
-    return (current, [], *_view(current), f"{len(entities)} entities suggested by `{name}`.",
+    drop_queue(queue)
+    return (current, None, *_view(current), f"{len(entities)} entities suggested by `{name}`.",
             "Pasted text.")
 
 
@@ -94,51 +129,117 @@ def ranked(texts: list[tuple[int, str]], found: list[list[dict]]) -> list[dict]:
 
 
 def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
-    """(line, text) of a file's first ``MAX_QUEUE`` texts, and a note on what was left out."""
+    """(line, text) of a file's first texts, at most ``MAX_QUEUE`` of them and
+    ``MAX_QUEUE_CHARS`` characters, and a note on what was left out."""
     skipped: list[int] = []
     texts: list[tuple[int, str]] = []
-    more = False
+    chars, more = 0, False
     with uploaded(path) as name:
         for record in read_records(path, text_field or TEXT_FIELD, max_chars=MAX_CHARS,
                                    on_skip=skipped.append):
-            if len(texts) == MAX_QUEUE:
+            if not record.text.strip():
+                continue
+            if len(texts) == MAX_QUEUE or (texts and chars + len(record.text) > MAX_QUEUE_CHARS):
                 more = True
                 break
-            if record.text.strip():
-                texts.append((record.line, record.text))
+            texts.append((record.line, record.text))
+            chars += len(record.text)
     if not texts:
         raise UserError(f"{name}: expected at least one text, found none")
-    notes = [f"the first {MAX_QUEUE} texts are queued"] if more else []
+    notes = []
+    if more:
+        notes.append(f"the first {len(texts)} texts are queued" if len(texts) == MAX_QUEUE else
+                     f"the first {len(texts)} texts are queued: with the next one the queue "
+                     f"would pass {MAX_QUEUE_CHARS:,} characters")
     if skipped:
         notes.append(f"{len(skipped)} texts over {MAX_CHARS:,} characters left out")
     return texts, "; ".join(notes)
 
 
+def recognized(recognizer, texts: list[str], progress) -> list[list[dict]]:
+    """The entities of each text, ``QUEUE_CHUNK`` texts at a time with progress."""
+    found: list[list[dict]] = []
+    progress((0, len(texts)), unit="texts")
+    for start in range(0, len(texts), QUEUE_CHUNK):
+        found += recognizer.recognize_batch(texts[start:start + QUEUE_CHUNK])
+        progress((len(found), len(texts)), unit="texts")
+    return found
+
+
 @shown_to_user
-def queue_file(path: str | None, text_field: str, model: str, progress=gr.Progress()):
+def queue_file(path: str | None, text_field: str, model: str, queue: dict | None = None,
+               progress=gr.Progress(), profile: gr.OAuthProfile | None = None,
+               request: gr.Request = None):
+    who = access.visitor(profile, request)
+    owner = _owner(who)
     if not path:
         raise UserError("upload a file of texts (.txt, .jsonl, .csv or .tsv) first")
-    texts, left_out = read_texts(path, text_field)
-    name = models.pick(model, None)
-    progress(0, desc=f"{name} reads {len(texts)} texts")
-    found = models.recognizer(name).recognize_batch([text for _, text in texts])
-    queue = [{**item, "model": name} for item in ranked(texts, found)]
-    return _next(queue, f"Queued {len(texts)} texts of `{Path(path).name}`"
-                        + (f" ({left_out})" if left_out else "") + ".")
+    with tenancy.HEAVY.hold(who.identity, QUEUEING):
+        texts, left_out = read_texts(path, text_field)
+        name = models.pick(model, None, who=who)
+        found = recognized(models.recognizer(name), [text for _, text in texts], progress)
+    drop_queue(queue)
+    stored = stored_queue(owner, [{**item, "model": name} for item in ranked(texts, found)])
+    return _next(stored, f"Queued {len(texts)} texts of `{Path(path).name}`"
+                         + (f" ({left_out})" if left_out else "") + ".")
 
 
-def _next(queue: list[dict], said: str = ""):
+def _queue_path(queue: dict) -> Path:
+    if not _QUEUE_ID.fullmatch(queue["id"]):
+        raise ValueError(f"not a queue id: {queue['id']!r}")
+    return tenancy.tenant_temp(queue["owner"], QUEUES) / f"{queue['id']}.json"
+
+
+def stored_queue(owner: str | None, items: list[dict]) -> dict | None:
+    """The page's state of a queue of ``items``: they are written to a file of ``owner``'s, the
+    state names it by id and says how many were shown (``None`` for no items)."""
+    if not items:
+        return None
+    queue = {"owner": owner, "id": uuid.uuid4().hex, "at": 0}
+    content = json.dumps(items, ensure_ascii=False).encode("utf-8")
+    tenancy.check_room(len(content), "this queue")
+    path = _queue_path(queue)
+    staging = path.with_name(f".{path.name}")
+    staging.write_bytes(content)
+    os.replace(staging, path)
+    return queue
+
+
+def queued(queue: dict | None) -> list[dict]:
+    """The texts of ``queue`` not yet shown; none once its file is gone (swept as old)."""
+    if not queue:
+        return []
+    path = _queue_path(queue)
+    try:
+        items = json.loads(path.read_bytes())
+        os.utime(path)  # in use: the sweep of temporary files goes by age
+    except FileNotFoundError:
+        return []
+    return items[queue["at"]:]
+
+
+def drop_queue(queue: dict | None) -> None:
+    """Remove the file of ``queue`` (also the state's ``delete_callback``: a page closed or
+    expired)."""
+    if queue:
+        _queue_path(queue).unlink(missing_ok=True)
+
+
+def _next(queue: dict | None, said: str = ""):
     """Show the next queued text (or nothing): current, queue, text box, highlight, table, notes,
     queue line."""
-    if not queue:
+    items = queued(queue)
+    if len(items) <= 1:
+        drop_queue(queue)
+    if not items:
         current = dict(EMPTY)
-        return (current, [], "", *_view(current), said, "The queue is empty.")
-    item, rest = queue[0], queue[1:]
+        return (current, None, "", *_view(current), said, "The queue is empty.")
+    item, rest = items[0], len(items) - 1
     current = suggested(item)
     where = f"Line {item['line']} (lowest score {item['least']:.2f})" if item.get("line") \
         else "This text"
-    return (current, rest, item["text"], *_view(current), said,
-            f"{where}; {len(rest)} more in the queue. {QUEUE_ORDER}")
+    return (current, {**queue, "at": queue["at"] + 1} if rest else None, item["text"],
+            *_view(current), said, f"{where}; {rest} more in the queue. {QUEUE_ORDER}")
 
 
 @shown_to_user
@@ -174,14 +275,17 @@ def accept(dataset: str, text: str, entities: list[dict], profile: gr.OAuthProfi
            request: gr.Request = None) -> dict[str, int]:
     """Add ``text`` with ``entities`` (``[{"start", "end", "label"}]``) to the dataset; the
     dataset's entity counts per type."""
-    access.check_may_start(access.visitor(profile, request), ADDING)
-    return annotations.append(dataset, text, entities)
+    who = access.visitor(profile, request)
+    access.check_may_start(who, ADDING)
+    return annotations.append(dataset, text, entities, owner=_owner(who))
 
 
 @shown_to_user
-def accept_current(dataset: str, text: str, current: dict, queue: list[dict],
+def accept_current(dataset: str, text: str, current: dict, queue: dict | None,
                    profile: gr.OAuthProfile | None = None, request: gr.Request = None):
-    access.check_may_start(access.visitor(profile, request), ADDING)
+    who = access.visitor(profile, request)
+    access.check_may_start(who, ADDING)
+    owner = _owner(who)
     if not current["text"]:
         raise UserError("nothing to accept: suggest entities for a text first")
     if text != current["text"]:
@@ -189,67 +293,83 @@ def accept_current(dataset: str, text: str, current: dict, queue: list[dict],
                         "Suggest entities again, or put the text back")
     if current["pending"]:
         raise UserError(f"give the selected span a type first (it still reads {NEW_SPAN!r})")
-    annotations.append(dataset, current["text"], current["entities"], current["model"])
+    annotations.append(dataset, current["text"], current["entities"], current["model"],
+                       owner=owner)
     last = {**current, "dataset": dataset}
-    return (last, *_next(queue, f"Accepted into `{dataset}`."), *dataset_view(dataset))
+    return (last, *_next(queue, f"Accepted into `{dataset}`."), *dataset_view(dataset, owner))
 
 
 @shown_to_user
-def skip_current(queue: list[dict]):
+def skip_current(queue: dict | None):
     return _next(queue, "Skipped.")
 
 
 @shown_to_user
-def undo(last: dict | None, current: dict, queue: list[dict]):
-    if not last or not annotations.remove_last(last["dataset"], last["text"]):
+def undo(last: dict | None, current: dict, queue: dict | None,
+         profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    """Take the last accept out of its dataset and show it again; what was shown goes back to
+    the front of the queue."""
+    owner = _owner(access.visitor(profile, request))
+    if not last or not annotations.remove_last(last["dataset"], last["text"], owner=owner):
         raise UserError("nothing to undo: the dataset's last example is not your last accept")
-    if current["text"]:
-        queue = [current, *queue]
-    return (None, *_next([last, *queue], f"Took the last accept out of `{last['dataset']}`."),
-            *dataset_view(last["dataset"]))
+    items = [last, *([current] if current["text"] else []), *queued(queue)]
+    drop_queue(queue)
+    return (None, *_next(stored_queue(owner, items),
+                         f"Took the last accept out of `{last['dataset']}`."),
+            *dataset_view(last["dataset"], owner))
 
 
-def dataset_view(name: str):
-    """The dataset picker's choices, its counts per type and a line about it."""
-    found = annotations.examples(name)
-    tally = annotations.counts(name)
+def dataset_view(name: str, owner: str | None):
+    """The dataset picker's choices (``owner``'s datasets), its counts per type and a line about
+    it (a name, never where it is kept)."""
+    accepted, tally = annotations.tally(name, owner=owner)
     table = pd.DataFrame(list(tally.items()), columns=COUNT_COLUMNS)
-    names = sorted({*annotations.dataset_names(), name})
-    said = (f"`{name}`: {len(found)} accepted texts, {sum(tally.values())} entities"
-            f" ({annotations.dataset_path(name)})")
+    names = sorted({*annotations.dataset_names(owner=owner), name})
+    said = f"`{name}`: {accepted} accepted texts, {sum(tally.values())} entities"
     return gr.Dropdown(choices=names, value=name), table, said
 
 
 @shown_to_user
-def show_dataset(name: str):
-    annotations.check_name(name)
-    return dataset_view(name)
+def show_dataset(name: str, profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    owner = _owner(access.visitor(profile, request))
+    annotations.dataset_path(name, owner=owner)  # refuses a name the visitor may not use
+    return dataset_view(name, owner)
 
 
-def _download(name: str, suffix: str, export) -> str:
-    """The dataset exported into a file named after it, in a folder named by its content."""
-    annotations.check_name(name)
-    file = f"{name}{suffix}"
-    return str(saved_by_content(DOWNLOADS, lambda folder: export(name, folder / file)) / file)
+def _download(name: str, suffix: str, export, who: access.Visitor) -> str:
+    """The dataset exported into a file named after it, in a folder named by its content among
+    the visitor's temporary files."""
+    owner = _owner(who)
+    path = annotations.dataset_path(name, owner=owner)
+    tenancy.check_room(path.stat().st_size if path.is_file() else 0, "this export")
+    file = f"{name.rpartition('/')[2]}{suffix}"
+    folder = saved_by_content(tenancy.tenant_temp(owner, EXPORTS),
+                              lambda folder: export(name, folder / file, owner=owner))
+    return str(folder / file)
 
 
 @shown_to_user
-def export_dataset(dataset: str) -> str:
+def export_dataset(dataset: str, profile: gr.OAuthProfile | None = None,
+                   request: gr.Request = None) -> str:
     """The dataset as a CoNLL file (IOB2, ``-DOCSTART-`` between texts)."""
-    return _download(dataset, ".conll", annotations.export_conll)
+    return _download(dataset, ".conll", annotations.export_conll, access.visitor(profile, request))
 
 
 @shown_to_user
-def export_jsonl(dataset: str) -> str:
-    return _download(dataset, ".jsonl", annotations.export_jsonl)
+def export_jsonl(dataset: str, profile: gr.OAuthProfile | None = None,
+                 request: gr.Request = None) -> str:
+    return _download(dataset, ".jsonl", annotations.export_jsonl, access.visitor(profile, request))
 
 
-def fine_tune_on(dataset: str, current: dict, model: str):
+@shown_to_user
+def fine_tune_on(dataset: str, current: dict, model: str, profile: gr.OAuthProfile | None = None,
+                 request: gr.Request = None):
     """The Fine-tune tab set to train the corrected model on this dataset, with replay: the form
     holds what that run would use (``training.fill_for_dataset``)."""
-    annotations.check_name(dataset)
+    who = access.visitor(profile, request)
+    annotations.dataset_path(dataset, owner=_owner(who))
     base = current["model"] or model
-    return (*training.fill_for_dataset(dataset, base),
+    return (*training.fill_for_dataset(dataset, base, who=who),
             f"The Fine-tune tab is set to train `{base}` on `{dataset}`: open it to start.")
 
 
@@ -269,8 +389,8 @@ def build(page) -> None:
         with gr.Column(scale=1, min_width=240):
             model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
                                 allow_custom_value=True, elem_id="annotate-model")
-            names = sorted({*annotations.dataset_names(), DEFAULT_DATASET})
-            dataset = gr.Dropdown(names, value=DEFAULT_DATASET, label="Dataset",
+            # The visitor's own datasets come with the page's load: none are in its config.
+            dataset = gr.Dropdown([DEFAULT_DATASET], value=DEFAULT_DATASET, label="Dataset",
                                   allow_custom_value=True, elem_id="annotate-dataset",
                                   info="accepted texts are added to it; a new name starts one")
             suggest_button = gr.Button("Suggest entities", variant="primary", elem_id="suggest")
@@ -298,17 +418,19 @@ def build(page) -> None:
                 jsonl_button = gr.Button("Export JSONL", elem_id="export-jsonl")
             download = gr.File(label="Download", interactive=False, elem_id="annotate-export")
             train_button = gr.Button("Fine-tune on this dataset", elem_id="finetune-dataset")
-    current, queue, last = gr.State(dict(EMPTY)), gr.State([]), gr.State(None)
+    kept = {"time_to_live": models.STATE_SECONDS}
+    current, last = gr.State(dict(EMPTY), **kept), gr.State(None, **kept)
+    queue = gr.State(None, delete_callback=drop_queue, **kept)  # {"owner", "id", "at"}
     page.model_pickers.append(model)
 
     private = {"api_visibility": "private"}
     shown_next = [current, queue, text, shown, entities, notes, queue_note]
     with_dataset = [last, *shown_next, dataset, counts, summary]
-    suggest_button.click(suggest_text, [text, model],
-                         [current, queue, shown, entities, notes, queue_note], **private)
-    # One file at a time, in a group of its own: recognizing it keeps the shared slots free.
-    queue_button.click(queue_file, [upload, field, model], shown_next, concurrency_limit=1,
-                       concurrency_id="annotate-queue", **private)
+    suggest_button.click(suggest_text, [text, model, queue],
+                         [current, queue, shown, entities, notes, queue_note],
+                         **models.model_work(), **private)
+    queue_button.click(queue_file, [upload, field, model, queue], shown_next,
+                       **models.model_work(), **private)
     upload.change(text_fields, upload, field, show_progress="hidden", **private)
     shown.change(edited, [current, shown], [current, shown, entities, notes],
                  show_progress="hidden", **private)
@@ -320,7 +442,7 @@ def build(page) -> None:
     page.demo.load(show_dataset, dataset, [dataset, counts, summary], **private)
     conll_button.click(export_dataset, dataset, download, api_name="export_dataset")
     jsonl_button.click(export_jsonl, dataset, download, api_name="export_jsonl")
-    gr.api(suggest, api_name="suggest")
+    gr.api(suggest, api_name="suggest", **models.model_work())
     gr.api(accept, api_name="accept")
 
     def wire_fine_tune() -> None:  # once every tab exists: the Fine-tune form may come later

@@ -7,7 +7,7 @@ import functools
 import os
 from pathlib import Path
 
-from ner_core import to_dataset_dict
+from ner_core import tenancy, to_dataset_dict
 from ner_core.data import load_data, read_conll
 from ner_core.errors import UserError
 from ner_core.jobs import LoadedData
@@ -37,26 +37,39 @@ def describe_upload(path: str | None) -> str:
 
 @functools.cache
 def conll2003():
-    """CoNLL-2003 from ``$NER_DATA_DIR``, else the Hub; loaded once per process."""
-    return load_data(None)
+    """CoNLL-2003 from ``$NER_DATA_DIR``, else the Hub; loaded once per process. On a public
+    host a refusal names the variable, not the server's directory."""
+    directory = os.environ.get("NER_DATA_DIR")
+    try:
+        return load_data(None)
+    except UserError as error:
+        if not (directory and tenancy.is_public()):
+            raise
+        said = str(error)
+        for shown in {str(Path(directory).resolve()), str(Path(directory)), directory}:
+            said = said.replace(shown, "$NER_DATA_DIR")
+        raise UserError(said) from None
 
 
 def conll2003_name() -> str:
-    """How CoNLL-2003 is named on the command line here: the data directory, else the Hub's."""
+    """How CoNLL-2003 is named on the command line here: the data directory, else the Hub's; on
+    a public host always the Hub's, as visitors see names, never the server's paths."""
     directory = os.environ.get("NER_DATA_DIR")
-    return str(Path(directory).resolve()) if directory else "conll2003"
+    return str(Path(directory).resolve()) if directory and not tenancy.is_public() else "conll2003"
 
 
 class TrainingData:
     """The chosen data, checked up front; loaded by ``load()`` where the fine-tune runs.
 
     ``source`` is ``conll2003``, ``upload`` (the files) or ``dataset`` (a dataset of accepted
-    corrections, named by ``dataset``). With ``replay``, CoNLL-2003's training sentences are
-    mixed back in, so a trained model keeps what it knew (see ``ner_core.continued``).
+    corrections, named by ``dataset`` among those of ``owner``: an owner string of
+    ``ner_core.tenancy``, the visitor who starts the fine-tune). With ``replay``, CoNLL-2003's
+    training sentences are mixed back in, so a trained model keeps what it knew (see
+    ``ner_core.continued``).
     """
 
     def __init__(self, source: str, train_file: str | None, validation_file: str | None,
-                 dataset: str | None = None, replay: bool = False):
+                 dataset: str | None = None, replay: bool = False, owner: str | None = None):
         self.source = source
         self.replay = replay
         self.train_name = self.validation_name = None  # the uploads' file names
@@ -76,7 +89,7 @@ class TrainingData:
             if not dataset:
                 raise UserError("choose a dataset of accepted corrections (made in the Annotate "
                                 "tab), or other data")
-            sentences = annotations.to_sentences(annotations.check_name(dataset))
+            sentences = annotations.to_sentences(dataset, owner=owner)
             if not sentences:
                 raise UserError(f"the dataset {dataset!r} holds no accepted examples yet; accept "
                                 "some in the Annotate tab first")

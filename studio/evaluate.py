@@ -1,51 +1,136 @@
-"""The Evaluate tab: scores, per-entity table and chart, model comparison, and the error browser."""
+"""The Evaluate tab: scores, per-entity table and chart, model comparison, and the error browser.
+
+An evaluation's tokens, tags and errors (megabytes for a CoNLL-2003 split) are kept on disk, in
+the visitor's temporary folder under a random id; the page's state holds only the id, and the
+error browser reads the file. The file goes when the state expires or the page evaluates again.
+"""
 
 from __future__ import annotations
 
 import functools
 import html
+import json
+import re
+import uuid
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ner_core import evaluation, to_dataset_dict
+from ner_core import evaluation, tenancy, to_dataset_dict
 from ner_core.errors import UserError
 from ner_core.labels import spans
 from ner_core.metrics import ERROR_KINDS
 
-from . import models
+from . import access, models
 from .data import conll2003, read_upload
 from .errors import shown_to_user
 from .views import color_map, per_entity_table
 
 MAX_ERRORS_SHOWN = 200
+MAX_FILTER_CHARS = 200  # the type and the words the error browser filters by
+# CoNLL-2003 results kept in memory: whole ones (with every sentence's tags) for the error
+# browser, scores alone for comparing models.
+RESULTS_KEPT = 2
+SCORES_KEPT = 32
+EVALUATIONS = "evaluations"  # their kind among a visitor's temporary files
+BROWSED = ("per_entity", "tokens", "gold", "predicted", "errors")  # what the error browser reads
+_EVALUATION_ID = re.compile(r"[0-9a-f]{32}")
+NOTHING_YET = "<p>Evaluate a model to browse its errors.</p>"
+GONE = ("<p>The errors of this evaluation are no longer kept on the server: evaluate again to "
+        "browse them.</p>")
 
 
 def load_split(source: str, upload: str | None):
-    """``validation`` or ``test`` of CoNLL-2003, or an uploaded labelled file."""
+    """``validation`` or ``test`` of CoNLL-2003, or an uploaded labelled file.
+
+    An upload may hold at most ``NER_MAX_EVAL_SENTENCES`` sentences; the CoNLL-2003 splits are
+    the host's own (3,250 and 3,453 sentences) and scored once per model.
+    """
     if source == "upload":
         if not upload:
             raise UserError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
-        return to_dataset_dict({"file": read_upload(upload).sentences})["file"]
+        sentences = read_upload(upload).sentences
+        check_sentences(Path(upload).name, len(sentences))
+        return to_dataset_dict({"file": sentences})["file"]
     data = conll2003()
     if source not in data:
-        raise UserError(f"expected a split the data has ({', '.join(data)}), found {source!r}")
+        raise UserError(f"expected a split the data has ({', '.join(data)}), found {source!r:.60}")
     return data[source]
 
 
-@functools.lru_cache(maxsize=8)
+def check_sentences(name: str, found: int) -> None:
+    """``UserError`` when the upload ``name`` holds more labelled sentences than one evaluation
+    may score here (``NER_MAX_EVAL_SENTENCES``)."""
+    most = tenancy.limit("NER_MAX_EVAL_SENTENCES")
+    if most is not None and found > most:
+        raise UserError(f"{name}: expected at most {most:,} labelled sentences to evaluate on "
+                        f"this server (NER_MAX_EVAL_SENTENCES), found {found:,}; evaluate on a "
+                        "part of the file, or with `python -m ner_core evaluate`")
+
+
+@functools.lru_cache(maxsize=RESULTS_KEPT)
 def _evaluate_cached(model: str, version: str, source: str, mode: str) -> dict:
     return evaluation.evaluate(models.recognizer(model), load_split(source, None), mode=mode,
                                errors=True)
 
 
-def run_evaluation(model: str, source: str, upload: str | None, mode: str) -> dict:
-    """Scores with errors; CoNLL-2003 results are kept for comparing models."""
-    model = models.pick(model, None)
+@functools.lru_cache(maxsize=SCORES_KEPT)
+def _scores_cached(model: str, version: str, source: str, mode: str) -> dict:
+    full = _evaluate_cached(model, version, source, mode)
+    return {key: value for key, value in full.items() if key not in BROWSED[1:]}
+
+
+def run_evaluation(model: str, source: str, upload: str | None, mode: str, *,
+                   who: access.Visitor | None = None, errors: bool = True) -> dict:
+    """Scores, with every sentence's tags and errors unless ``errors`` is false; CoNLL-2003
+    results are kept for comparing models."""
+    model = models.pick(model, None, who=who)
     if source == "upload":
-        return evaluation.evaluate(models.recognizer(model), load_split(source, upload),
-                                   mode=mode, errors=True)
-    return _evaluate_cached(model, models.version(model), source, mode)
+        split = load_split(source, upload)  # checked whole before a model is loaded
+        return evaluation.evaluate(models.recognizer(model), split, mode=mode, errors=errors)
+    kept = _evaluate_cached if errors else _scores_cached
+    return kept(model, models.version(model), source, mode)
+
+
+def save_evaluation(result: dict, owner: str | None) -> str:
+    """Keep what the error browser reads of ``result`` in ``owner``'s temporary folder; its id."""
+    content = json.dumps({key: result[key] for key in BROWSED}, ensure_ascii=False).encode()
+    tenancy.check_room(len(content), "the errors of this evaluation")
+    evaluation_id = uuid.uuid4().hex
+    (tenancy.tenant_temp(owner, EVALUATIONS) / f"{evaluation_id}.json").write_bytes(content)
+    return evaluation_id
+
+
+def _evaluation_file(evaluation_id, owner: str | None) -> Path | None:
+    if not isinstance(evaluation_id, str) or not _EVALUATION_ID.fullmatch(evaluation_id):
+        return None
+    return tenancy.temp_root() / tenancy.tenant_key(owner) / EVALUATIONS / f"{evaluation_id}.json"
+
+
+def saved_evaluation(evaluation_id, owner: str | None) -> dict | None:
+    """What ``save_evaluation`` kept for ``owner`` under ``evaluation_id``; ``None`` when there
+    is no such evaluation of theirs (any more)."""
+    path = _evaluation_file(evaluation_id, owner)
+    try:
+        return json.loads(path.read_bytes()) if path else None
+    except FileNotFoundError:
+        return None
+
+
+def forget_evaluation(evaluation_id, owner: str | None) -> None:
+    """Remove ``owner``'s evaluation ``evaluation_id``, if it is still there."""
+    path = _evaluation_file(evaluation_id, owner)
+    if path:
+        path.unlink(missing_ok=True)
+
+
+def _forget_expired(evaluation_id) -> None:
+    """The state's delete callback, which is given the id alone: ids are random, so the one
+    file of that name, in whichever visitor's folder, is this state's."""
+    if isinstance(evaluation_id, str) and _EVALUATION_ID.fullmatch(evaluation_id):
+        for path in tenancy.temp_root().glob(f"*/{EVALUATIONS}/{evaluation_id}.json"):
+            path.unlink(missing_ok=True)
 
 
 def overall_frame(result: dict) -> pd.DataFrame:
@@ -80,10 +165,10 @@ def _marked(tokens: list[str], tags: list[str], colors: dict[str, str]) -> str:
     return " ".join(out)
 
 
-def error_browser(result: dict | None, kind: str, entity_type: str, query: str) -> str:
+def browse_errors(result: dict | None, kind: str, entity_type: str, query: str) -> str:
     """The sentences with errors of the chosen kind and type, gold and predicted side by side."""
     if not result:
-        return "<p>Evaluate a model to browse its errors.</p>"
+        return NOTHING_YET
     query = (query or "").strip().lower()
     colors = color_map(list(result["per_entity"]))
     by_sentence: dict[int, list[dict]] = {}
@@ -111,18 +196,44 @@ KIND_CHOICES = ["all", *ERROR_KINDS]
 
 
 @shown_to_user
-def evaluate(model, source, upload, mode):
-    result = run_evaluation(model, source, upload, mode)
-    table = per_entity_table(result)
-    types = gr.Dropdown(choices=["all", *result["per_entity"]], value="all")
-    return (overall_frame(result), table, table[["entity", "F1"]], result,
-            error_browser(result, "all", "all", ""), types)
+def error_browser(evaluation_id: str | None, kind: str, entity_type: str, query: str,
+                  profile: gr.OAuthProfile | None = None, request: gr.Request = None) -> str:
+    """The error browser of the evaluation ``evaluation_id`` (the page's state), read from disk."""
+    if kind not in KIND_CHOICES:
+        raise UserError(f"expected a kind of error ({', '.join(KIND_CHOICES)}), "
+                        f"found {kind!r:.60}")
+    for what, value in (("an entity type", entity_type), ("the words to look for", query or "")):
+        if not isinstance(value, str) or len(value) > MAX_FILTER_CHARS:
+            raise UserError(f"expected {what} as text of at most {MAX_FILTER_CHARS} characters, "
+                            f"found {value!r:.60}")
+    if evaluation_id is None:
+        return NOTHING_YET
+    result = saved_evaluation(evaluation_id, access.visitor(profile, request).identity)
+    return GONE if result is None else browse_errors(result, kind, entity_type, query)
 
 
 @shown_to_user
-def compare(model_a, model_b, source, upload, mode):
-    a = run_evaluation(model_a, source, upload, mode)
-    b = run_evaluation(model_b, source, upload, mode)
+def evaluate(model, source, upload, mode, previous: str | None = None,
+             profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    """Scores, table and chart of ``model``; the id of its kept errors replaces ``previous``."""
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, "evaluation"):
+        result = run_evaluation(model, source, upload, mode, who=who)
+    evaluation_id = save_evaluation(result, who.identity)
+    forget_evaluation(previous, who.identity)  # this page browses the new one now
+    table = per_entity_table(result)
+    types = gr.Dropdown(choices=["all", *result["per_entity"]], value="all")
+    return (overall_frame(result), table, table[["entity", "F1"]], evaluation_id,
+            browse_errors(result, "all", "all", ""), types)
+
+
+@shown_to_user
+def compare(model_a, model_b, source, upload, mode, profile: gr.OAuthProfile | None = None,
+            request: gr.Request = None):
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, "comparison"):
+        a = run_evaluation(model_a, source, upload, mode, who=who, errors=False)
+        b = run_evaluation(model_b, source, upload, mode, who=who, errors=False)
     return comparison(model_a, a, model_b, b)
 
 
@@ -154,15 +265,16 @@ def build(page) -> None:
             kind = gr.Dropdown(KIND_CHOICES, value="all", label="Kind")
             entity_type = gr.Dropdown(["all"], value="all", label="Type")
             query = gr.Textbox(label="Entity contains", placeholder="e.g. Paris")
-        errors = gr.HTML(error_browser(None, "all", "all", ""), elem_id="errors")
-    evaluated = gr.State(None)
+        errors = gr.HTML(NOTHING_YET, elem_id="errors")
+    # The id of the page's evaluation; its file goes with it when the state expires.
+    evaluated = gr.State(None, time_to_live=models.STATE_SECONDS, delete_callback=_forget_expired)
     page.model_pickers.extend([model, other])
 
-    evaluate_button.click(evaluate, [model, source, upload, mode],
+    evaluate_button.click(evaluate, [model, source, upload, mode, evaluated],
                           [overall, per_entity, chart, evaluated, errors, entity_type],
-                          api_name="evaluate", concurrency_limit=1)
+                          api_name="evaluate", **models.model_work())
     compare_button.click(compare, [model, other, source, upload, mode], comparison_table,
-                         api_name="compare", concurrency_limit=1)
+                         api_name="compare", **models.model_work())
     for widget in (kind, entity_type, query):
         widget.change(error_browser, [evaluated, kind, entity_type, query], errors,
                       api_visibility="private", show_progress="hidden")

@@ -2,7 +2,8 @@
 
 The file is checked whole (size, format, every record, their number) before the model reads a
 word; ``ner_core.batch.recognize_file`` then streams it through the recognizer in batches, so
-the server stays responsive for other visitors while a long file runs.
+the server stays responsive for other visitors while a long file runs. The outputs go to a fresh
+folder of each request under the visitor's own temporary folder, once the disk has room for them.
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from ner_core import tenancy
 from ner_core.batch import BatchSummary, count_records, recognize_file, skipped_text
 from ner_core.errors import UserError
 from ner_core.records import CSV_COLUMNS, TEXT_FIELD, csv_rows, read_records
 
-from . import models
+from . import access, models
 from .errors import shown_to_user
 from .uploads import choose_field, uploaded
-from .views import color_map, highlighted
+from .views import color_map, highlighted, minimum_score
 
 MAX_RECORDS = 100_000
 PREVIEW_RECORDS = 20  # records shown highlighted on the page; the downloads hold them all
 TYPE_COLUMNS = ["type", "entities"]
 FREQUENT_COLUMNS = ["entity", "type", "count"]
 FILE_TYPES = [".txt", ".jsonl", ".csv", ".tsv"]
+OUTPUTS = "files"  # their kind among a visitor's temporary files
+# The JSONL repeats every record with its entities, and the CSV lists the entities again.
+OUTPUT_BYTES_PER_INPUT_BYTE = 3
+MAX_FIELD_CHARS = 200
 
 
 def checked_records(path: str, text_field: str, max_chars: int) -> int:
@@ -93,17 +99,32 @@ def preview_value(preview: list[tuple[str, list[dict]]]) -> dict:
 
 @shown_to_user
 def recognize_upload(file: str | None, model: str, text_field: str | None, threshold: float,
-                     progress=gr.Progress()):
+                     progress=gr.Progress(), profile: gr.OAuthProfile | None = None,
+                     request: gr.Request = None):
     """Entities of every record of ``file``: a summary, counts per type, the most frequent
     entities, the first records highlighted, and the JSONL and CSV downloads."""
     if not file:
         raise UserError("upload a .txt, .jsonl, .csv or .tsv file first")
+    threshold = minimum_score(threshold)
     text_field = text_field or TEXT_FIELD
-    name = models.pick(model, None)
+    if not isinstance(text_field, str) or len(text_field) > MAX_FIELD_CHARS:
+        raise UserError(f"expected the name of a text field or column of at most "
+                        f"{MAX_FIELD_CHARS} characters, found {text_field!r:.60}")
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, f"file job on {Path(file).name}"):
+        return _recognize(file, models.pick(model, None, who=who), text_field, threshold,
+                          progress, who.identity)
+
+
+def _recognize(file: str, name: str, text_field: str, threshold: float, progress,
+               owner: str | None):
     recognizer = models.recognizer(name)
     total = checked_records(file, text_field, recognizer.max_text_chars)
+    tenancy.check_room(OUTPUT_BYTES_PER_INPUT_BYTE * Path(file).stat().st_size,
+                       f"the entities of {Path(file).name}")
     progress((0, total), unit="records")
-    directory = Path(tempfile.mkdtemp(prefix="ner-studio-files-"))  # fresh: one per request
+    # Fresh: one per request, so that two requests on files of one name never share outputs.
+    directory = Path(tempfile.mkdtemp(prefix="job-", dir=tenancy.tenant_temp(owner, OUTPUTS)))
     stem = Path(file).stem
     jsonl, table = directory / f"{stem}.entities.jsonl", directory / f"{stem}.entities.csv"
     try:
@@ -156,7 +177,7 @@ def build(page) -> None:
 
     upload.change(choose_field, upload, text_field, api_visibility="private",
                   show_progress="hidden")
-    # One file at a time, in a queue of its own: the slots Highlight uses stay free.
+    # In the one group of all model work: a long file takes one of its slots, as a highlight does.
     run.click(recognize_upload, [upload, model, text_field, threshold],
               [summary, per_type, frequent, preview, downloads], api_name="recognize_file",
-              concurrency_limit=1, concurrency_id="files")
+              **models.model_work())

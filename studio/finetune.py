@@ -1,22 +1,26 @@
 """The Fine-tune tab: settings, data, start and stop, the shared job's progress, and the runs a
 visitor owns (delete, push to the Hub).
 
+On a public host the one job's log, curves, scores and zip are shown only to whoever started it
+(and the Space's admins); every other visitor sees that a fine-tune runs, and how far it is.
+
 On CPU and dedicated-GPU hosts a fine-tune is a background job that outlives the page. On a ZeroGPU
 Space it runs inside the Start request, which streams it (see ``zerogpu``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import fields
 
 import gradio as gr
 import pandas as pd
 
-from ner_core import TrainConfig, annotations, hub, models, runs
+from ner_core import TrainConfig, annotations, hub, models, runs, tenancy
 from ner_core.config import field_types
 from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, JobSnapshot
-from ner_core.plan import AUTO
+from ner_core.plan import AUTO, FineTunePlan
 from ner_core.training import device_description
 
 from . import access, zerogpu
@@ -24,6 +28,7 @@ from . import training as tr
 from .data import TrainingData
 from .data import describe_upload as _describe_upload
 from .errors import shown_to_user
+from .models import STATE_SECONDS
 from .page import FineTuneForm, Page
 from .training import FORM
 from .views import per_entity_table
@@ -50,25 +55,29 @@ def _widget(name: str) -> gr.components.Component:
 
 
 @shown_to_user
-def list_datasets(chosen: str | None):
-    names = annotations.dataset_names()
+def list_datasets(chosen: str | None, profile: gr.OAuthProfile | None = None,
+                  request: gr.Request = None):
+    """The visitor's datasets of accepted corrections."""
+    names = annotations.dataset_names(owner=access.visitor(profile, request).identity)
     return gr.Dropdown(choices=names, value=chosen if chosen in names else None)
 
 
 @shown_to_user
-def fill_form(base: str, preset_name: str) -> list:
+def fill_form(base: str, preset_name: str, profile: gr.OAuthProfile | None = None,
+              request: gr.Request = None) -> list:
     """The form for ``base`` and the preset, whoever chose them (a person, a preset, another tab,
-    a refresh of the list); unchanged for a name that is not listed."""
-    if base not in tr.base_choices()[0]:
+    a refresh of the list); unchanged for a name that is not listed for the visitor."""
+    if base not in tr.base_choices(access.visitor(profile, request))[0]:
         return [gr.skip()] * len(FORM)
     return tr.form_values(base, preset_name)
 
 
 @shown_to_user
-def apply_preset(preset_name: str, base: str) -> list:
+def apply_preset(preset_name: str, base: str, profile: gr.OAuthProfile | None = None,
+                 request: gr.Request = None) -> list:
     """The base model the preset sets, and the form for it."""
-    chosen = tr.preset_base(preset_name, base)
-    return [chosen, *fill_form(chosen, preset_name)]
+    chosen = tr.preset_base(preset_name, base, access.visitor(profile, request))
+    return [chosen, *fill_form(chosen, preset_name, profile, request)]
 
 
 @shown_to_user
@@ -85,11 +94,13 @@ def _trains_on_gpu() -> bool:
 
 
 @shown_to_user
-def describe_plan(base, base_hub, source, train_file, validation_file, *, dataset=None,
-                  replay=False, preset=AUTO, **hyperparameters) -> str:
+def describe_plan(base, base_hub, source, train_file, validation_file,
+                  profile: gr.OAuthProfile | None = None, request: gr.Request = None, *,
+                  dataset=None, replay=False, preset=AUTO, **hyperparameters) -> str:
     """What Start would run: the device, where the settings come from, the time it may take."""
     try:
-        plan = tr.plan_from_form(base, base_hub, preset, hyperparameters)
+        plan = tr.plan_from_form(base, base_hub, preset, hyperparameters,
+                                 who=access.visitor(profile, request))
     except UserError as error:
         return f"Settings to fix: {error}"
     device = (f"ZeroGPU (a GPU is lent to each fine-tune, for at most {zerogpu.max_seconds():,} s)"
@@ -106,13 +117,6 @@ def describe_plan(base, base_hub, source, train_file, validation_file, *, datase
     return f"Device: {device}. Settings: {origin}.{estimate}"
 
 
-def _check_idle() -> None:
-    running = JOBS.snapshot()
-    if running.active:
-        raise UserError(f"a fine-tune ({running.run_name}) is already running; wait for it to "
-                        "finish or stop it first")
-
-
 def _gpu_seconds(plan, data: TrainingData, work: float) -> int | None:
     """The GPU time a ZeroGPU call asks for this run (``None`` off ZeroGPU); on the CPU, the
     check that it is small enough to train there."""
@@ -123,11 +127,16 @@ def _gpu_seconds(plan, data: TrainingData, work: float) -> int | None:
     return None
 
 
-def _make_room() -> None:
-    """Remove the oldest runs beyond ``NER_MAX_RUNS``, keeping room for the one starting."""
+def _make_room(plan: FineTunePlan, who: access.Visitor) -> None:
+    """Room for a run of ``who``'s, once their start has won the job slot (``JOBS.begin`` calls
+    it) and before anything is written: the disk budget must hold the run and its zip, and past
+    ``NER_MAX_RUNS`` the starter's own oldest runs go (never anyone else's, nor the base being
+    trained further)."""
+    tenancy.check_room(tr.run_disk_bytes(plan), "this fine-tune's run")
     keep = access.limit("NER_MAX_RUNS")
     if keep is not None:
-        runs.prune_runs(keep - 1, protect=set())
+        protect = {plan.base.name} if plan.base.kind == "run" else set()
+        runs.prune_runs(keep - 1, who.identity, protect)
 
 
 @shown_to_user
@@ -142,27 +151,27 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     ``dataset`` names the accepted corrections to train on when ``source`` is ``dataset``;
     ``replay`` mixes CoNLL-2003 back in. Hyperparameters left out (``None``) come from the base
     model and the preset (``ner_core.plan``). Every refusal comes before any job or directory
-    exists.
+    exists; only the start that wins the job slot makes room for its run (``_make_room``).
     """
     who = access.visitor(profile, request)
     access.check_may_start(who)
-    plan = tr.plan_from_form(base, base_hub, preset, hyperparameters)
+    plan = tr.plan_from_form(base, base_hub, preset, hyperparameters, who=who)
     name = tr.run_name(name)
-    data = TrainingData(source, train_file, validation_file, dataset, bool(replay))
+    data = TrainingData(source, train_file, validation_file, dataset, bool(replay),
+                        owner=who.identity)
     work = tr.training_work(plan, data)
     seconds = _gpu_seconds(plan, data, work)
-    _check_idle()
-    _make_room()
+    JOBS.check_idle(who.identity)
     output_dir = runs.runs_dir() / name
     command = tr.reproduce_command(plan, name, data)
     budget = access.limit("NER_FINETUNE_BUDGET_SECONDS")
+    prepare = functools.partial(_make_room, plan, who)
     if seconds is not None:
         yield from zerogpu.run_in_request(JOBS, plan, data, output_dir, who.identity, command,
-                                          seconds, budget, work)
+                                          seconds, budget, work, prepare)
         return
     JOBS.start(plan.config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
-               options={"base": plan.base})
-    runs.set_owner(name, who.identity)
+               options={"base": plan.base}, prepare=prepare)
     yield command
 
 
@@ -179,15 +188,24 @@ def stop_fine_tune(profile: gr.OAuthProfile | None = None, request: gr.Request =
         gr.Info("No fine-tune is running.")
 
 
-def poll(zipped: str | None):
-    """The shared job's views; the zip and score table once per finished run."""
+def poll(zipped: str | None, profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    """The shared job's views for this visitor; the zip and score table once per finished run.
+
+    Only whoever started the job (or an admin) gets its log, curves, scores and zip; anyone else
+    its progress bar alone, without its name.
+    """
+    who = access.visitor(profile, request)
     snapshot = JOBS.snapshot()
+    if not access.may_manage(who, snapshot.owner):
+        losses, scores = tr.curves(JobSnapshot("idle"))  # no curves
+        return (tr.progress_html(snapshot, in_full=False), losses, scores, "", gr.skip(),
+                gr.skip(), "", zipped)
     losses, scores = tr.curves(snapshot)
     table, download = gr.skip(), gr.skip()
     if snapshot.result is not None and snapshot.run_name != zipped \
             and runs.run_path(snapshot.run_name) is not None:
         table = _result_table(snapshot)
-        download = tr.ZIPS.zip(snapshot.run_name)
+        download = tr.zip_for_download(snapshot.run_name, who.identity)
         zipped = snapshot.run_name
     error = f"**Failed:** {snapshot.error}" if snapshot.state == "failed" else ""
     return (tr.progress_html(snapshot), losses, scores, "\n".join(snapshot.log), table, download,
@@ -256,7 +274,7 @@ def push_run(run: str, repo: str, private: bool, profile: gr.OAuthProfile | None
 
 def build(page: Page) -> None:
     """The tab's components and events (inside ``gr.Tab("Fine-tune")``)."""
-    bases, base_first, base_note = tr.base_choices()
+    bases, base_first, base_note = tr.base_choices(None)  # the page's config: no visitor's runs
     gr.Markdown(base_note)
     with gr.Row():
         base = gr.Dropdown(bases, value=base_first, label="Base model", elem_id="base",
@@ -288,7 +306,9 @@ def build(page: Page) -> None:
     with gr.Row():
         start = gr.Button("Start fine-tune", variant="primary", elem_id="start")
         stop = gr.Button("Stop", variant="stop", elem_id="stop")
-    progress = gr.HTML(tr.progress_html(JOBS.snapshot()), elem_id="progress")
+    # In the page's config, which every visitor gets: on a public host, no run's name.
+    progress = gr.HTML(tr.progress_html(JOBS.snapshot(), in_full=not tenancy.is_public()),
+                       elem_id="progress")
     failure = gr.Markdown(elem_id="failure")
     with gr.Row():
         loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=240)
@@ -301,7 +321,7 @@ def build(page: Page) -> None:
     command = gr.Code(label="Reproduce from the command line", language="shell", elem_id="command")
     with gr.Accordion("Your runs: delete, or push to the Hugging Face Hub", open=False):
         with gr.Row():
-            run = gr.Dropdown(runs.list_runs(), label="Run", elem_id="manage-run",
+            run = gr.Dropdown(tr.managed_runs(None), label="Run", elem_id="manage-run",
                               allow_custom_value=True)
             repo = gr.Textbox(label="Hub repository", elem_id="push-repo",
                               placeholder="name (your account on a Space) or owner/name")
@@ -310,9 +330,9 @@ def build(page: Page) -> None:
             push = gr.Button("Push to the Hub", elem_id="push")
             delete = gr.Button("Delete run", variant="stop", elem_id="delete")
         manage_note = gr.Markdown(elem_id="manage-note")
-    zipped = gr.State(None)
+    zipped = gr.State(None, time_to_live=STATE_SECONDS)  # the run whose results this page has
     page.base_pickers.append(base)
-    page.model_pickers.append(run)
+    page.run_pickers.append(run)
     widgets = list(hyperparameters.values())
     page.fine_tune = FineTuneForm(source, dataset, base, replay, preset, widgets)
     choices = {**hyperparameters, "dataset": dataset, "replay": replay, "preset": preset}

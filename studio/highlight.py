@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import gradio as gr
 import pandas as pd
 
-from . import models
+from ner_core import tenancy
+
+from . import access, models
 from .downloads import saved_by_content
 from .errors import shown_to_user
 from .models import MAX_CHARS, recognize
-from .views import COLORS, color_map, highlighted
+from .views import COLORS, color_map, highlighted, minimum_score
 
 TABLE_COLUMNS = ["text", "type", "score", "start", "end"]
-DOWNLOADS = "ner-studio-entities"  # their folder under the temporary directory
+DOWNLOADS = "entities"  # their kind among a visitor's temporary files
 
 EXAMPLES = [
     "Angela Merkel met Siemens chief executive Roland Busch in Paris on Tuesday, a spokesman for "
@@ -40,42 +43,55 @@ def table(entities: list[dict]) -> pd.DataFrame:
                         columns=TABLE_COLUMNS)
 
 
-def downloads(entities: list[dict]) -> list[str]:
-    """The entities as ``entities.json`` and ``entities.csv``, kept once per distinct result:
-    repeated requests and slider moves back and forth give the same files."""
-    def write(folder):
-        (folder / "entities.json").write_text(json.dumps(entities, ensure_ascii=False, indent=2),
-                                              encoding="utf-8")
-        with open(folder / "entities.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["text", "label", "score", "start", "end"])
-            writer.writeheader()
-            writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
+def downloads(entities: list[dict], owner: str | None = None) -> list[str]:
+    """The entities as ``entities.json`` and ``entities.csv`` in ``owner``'s temporary folder,
+    kept once per distinct result: repeated requests and slider moves back and forth give the
+    same files."""
+    as_json = json.dumps(entities, ensure_ascii=False, indent=2).encode("utf-8")
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(rows, fieldnames=["text", "label", "score", "start", "end"])
+    writer.writeheader()
+    writer.writerows({k: e[k] for k in writer.fieldnames} for e in entities)
+    as_csv = rows.getvalue().encode("utf-8")
+    tenancy.check_room(len(as_json) + len(as_csv), "the downloads of these entities")
 
-    folder = saved_by_content(DOWNLOADS, write)
+    def write(folder):
+        (folder / "entities.json").write_bytes(as_json)
+        (folder / "entities.csv").write_bytes(as_csv)
+
+    folder = saved_by_content(DOWNLOADS, write, owner=owner)
     return [str(folder / "entities.json"), str(folder / "entities.csv")]
 
 
 @shown_to_user
-def highlight(text: str, model: str, hub_id: str, threshold: float, int8: bool = False):
+def highlight(text: str, model: str, hub_id: str, threshold: float, int8: bool = False,
+              profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    threshold = minimum_score(threshold)
     if not (text or "").strip():
         return (None, table([]), None, "Paste or type some text, or pick an example below.",
                 {"text": "", "entities": []})
-    entities, timing = recognize(text, model, hub_id, bool(int8))
-    return (*_views(text, entities, threshold), timing, {"text": text, "entities": entities})
+    who = access.visitor(profile, request)
+    with tenancy.HEAVY.hold(who.identity, "highlight"):
+        entities, timing = recognize(text, model, hub_id, bool(int8), who=who)
+    return (*_views(text, entities, threshold, who.identity), timing,
+            {"text": text, "entities": entities})
 
 
-def _views(text: str, entities: list[dict], threshold: float):
+def _views(text: str, entities: list[dict], threshold: float, owner: str | None):
     shown = visible(entities, threshold)
     types = sorted({e["label"] for e in entities})
     return (gr.HighlightedText(value=highlighted(text, shown), color_map=color_map(types)),
-            table(shown), downloads(shown))
+            table(shown), downloads(shown, owner))
 
 
 @shown_to_user
-def filter_by_score(found: dict, threshold: float):
-    if not found or not found["text"]:
+def filter_by_score(found: dict, threshold: float, profile: gr.OAuthProfile | None = None,
+                    request: gr.Request = None):
+    threshold = minimum_score(threshold)
+    if not isinstance(found, dict) or not found.get("text"):
         return gr.skip(), gr.skip(), gr.skip()
-    return _views(found["text"], found["entities"], threshold)
+    return _views(found["text"], found["entities"], threshold,
+                  access.visitor(profile, request).identity)
 
 
 def build(page) -> None:
@@ -103,11 +119,11 @@ def build(page) -> None:
                                elem_id="highlighted")
     entities = gr.Dataframe(table([]), label="Entity table", interactive=False, elem_id="entities")
     files = gr.File(label="Download (JSON, CSV)", file_count="multiple", interactive=False)
-    found = gr.State({"text": "", "entities": []})
+    found = gr.State({"text": "", "entities": []}, time_to_live=models.STATE_SECONDS)
     page.model_pickers.append(model)
 
     inputs, outputs = [text, model, hub_id, threshold, int8], [shown, entities, files, timing, found]
-    find.click(highlight, inputs, outputs, api_name="highlight")
-    text.submit(highlight, inputs, outputs, api_visibility="undocumented")
+    find.click(highlight, inputs, outputs, api_name="highlight", **models.model_work())
+    text.submit(highlight, inputs, outputs, api_visibility="undocumented", **models.model_work())
     threshold.change(filter_by_score, [found, threshold], [shown, entities, files],
                      api_visibility="undocumented", show_progress="hidden")

@@ -56,7 +56,9 @@ def pick(choice: str | None, hub_id: str | None, *, who: access.Visitor | None =
     if hub_id:
         if not hub.is_hub_id(hub_id):
             raise UserError(f"expected a Hub id like 'owner/name', found {hub_id!r}")
-        limit = access.hub_model_limit_bytes()
+        # On a public host: signed-in visitors, or the models of NER_HUB_MODELS.
+        hub.check_hub_use(hub_id, who.username if who is not None else None)
+        limit = hub.max_model_bytes()
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
         return hub_id

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import shutil
 import tempfile
-import threading
 import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ner_core import annotations, hub, models, runs
+from ner_core import annotations, hub, models, runs, tenancy
 from ner_core.config import CONTINUE, PRESETS, field_types, typed_value
 from ner_core.errors import UserError
 from ner_core.jobs import JobSnapshot
@@ -51,11 +52,18 @@ GPU_SECONDS_PER_SENTENCE = 0.001
 GPU_OVERHEAD_SECONDS = 60
 # The page draws the loss curve from these reports: more often than the command line's 50 steps.
 LOGGING_STEPS = 10
+# A run's float32 weights take 4 bytes a parameter, embeddings included, which
+# models.compute_parameters leaves out: they add between a third and as much again for the
+# encoders offered here, so twice its figure. Its zip is about as large (weights barely compress).
+RUN_BYTES_PER_COMPUTE_PARAMETER = 4 * 2
 
 
-def base_choices() -> tuple[list[str], str, str]:
-    """Base models to offer, the one chosen first, and a sentence saying why."""
-    saved = model_choices()  # trained models, to fine-tune further
+def base_choices(who: access.Visitor | None = None) -> tuple[list[str], str, str]:
+    """Base models to offer ``who``, the one chosen first, and a sentence saying why.
+
+    ``who=None`` (the page as first built) is offered no visitor's runs on a public host.
+    """
+    saved = model_choices(who)  # trained models, to fine-tune further
     if hub.hub_reachable():
         return ([RECIPE_BASE, models.ENCODER] + saved, RECIPE_BASE,
                 f"Base model: `{RECIPE_BASE}` from the Hugging Face Hub, as in the recipe.")
@@ -68,15 +76,28 @@ def base_choices() -> tuple[list[str], str, str]:
             f"offline MiniLM-L6 encoder (`{models.ENCODER}`, same uncased vocabulary) is the base.")
 
 
-def _base_model(base: str | None, base_hub_id: str | None) -> str:
-    """The base the form names: a typed Hub id wins over the picker; checked before it resolves."""
+def managed_runs(who: access.Visitor | None) -> list[str]:
+    """The finished runs ``who`` may delete or push, newest first (``None``: none, on a public
+    host)."""
+    return [name for name in runs.list_runs()
+            if tenancy.may_manage(who.identity if who else None, runs.owner_of(name))]
+
+
+def _base_model(base: str | None, base_hub_id: str | None, who: access.Visitor | None) -> str:
+    """The base the form names: a typed Hub id wins over the picker; checked before it resolves.
+
+    A run ``who`` is not offered is refused even when its name looks like a Hub id: runs are
+    resolved before the Hub.
+    """
     base_model = (base_hub_id or "").strip() or (base or "")
     if not base_model:
         raise UserError("choose a base model")
-    if base_model not in base_choices()[0]:
-        if not hub.is_hub_id(base_model) or Path(base_model).exists():
+    if base_model not in base_choices(who)[0]:
+        if not hub.is_hub_id(base_model) or Path(base_model).exists() \
+                or runs.run_path(base_model) is not None:
             raise UserError(f"expected a listed base model or a Hub id, found {base_model!r}")
-        limit = access.hub_model_limit_bytes()
+        hub.check_hub_use(base_model, who.username if who is not None else None)
+        limit = hub.max_model_bytes()
         if limit is not None and hub.hub_reachable():
             hub.check_hub_model(base_model, limit, "training")
     return base_model
@@ -96,10 +117,11 @@ def given_settings(values: dict) -> dict:
 
 
 def plan_from_form(base: str | None, base_hub_id: str | None, preset_name: str | None,
-                   values: dict) -> FineTunePlan:
-    """The plan of the form's (or an API call's) settings; its checks quote any bad value."""
+                   values: dict, who: access.Visitor | None = None) -> FineTunePlan:
+    """The plan of the form's (or an API call's) settings, from the bases ``who`` is offered; its
+    checks quote any bad value."""
     given = {"logging_steps": LOGGING_STEPS, **given_settings(values),
-             "base_model": _base_model(base, base_hub_id)}
+             "base_model": _base_model(base, base_hub_id, who)}
     plan = plan_fine_tune(given, preset_name or AUTO, local_paths=False)
     access.check_epochs(plan.config.epochs)
     return plan
@@ -113,13 +135,13 @@ def form_values(base: str, preset_name: str | None) -> list:
             else (config.max_train_sentences or 0) for name in FORM]
 
 
-def preset_base(preset_name: str | None, base: str) -> str:
-    """The base model a preset picked in the form sets: the one it names when that is listed (for
-    ``continue``, only when ``base`` is not a trained model already), else ``base``."""
+def preset_base(preset_name: str | None, base: str, who: access.Visitor | None = None) -> str:
+    """The base model a preset picked in the form sets: the one it names when that is listed for
+    ``who`` (for ``continue``, only when ``base`` is not a trained model already), else ``base``."""
     if not preset_name or preset_name == AUTO:
         return base
     named = PRESETS[preset_name].get("base_model") if preset_name in PRESETS else None
-    listed = base_choices()[0]
+    listed = base_choices(who)[0]
     if named is None or named not in listed:
         return base
     if preset_name == CONTINUE and base in listed \
@@ -128,10 +150,12 @@ def preset_base(preset_name: str | None, base: str) -> str:
     return named
 
 
-def fill_for_dataset(dataset: str, base: str) -> list:
+def fill_for_dataset(dataset: str, base: str, who: access.Visitor | None = None) -> list:
     """The Fine-tune form set to train ``base`` on the dataset of accepted corrections
-    ``dataset``, with CoNLL-2003 replayed: values for ``page.FineTuneForm.settings``."""
-    names = sorted({*annotations.dataset_names(), dataset})
+    ``dataset``, with CoNLL-2003 replayed: values for ``page.FineTuneForm.settings``. The
+    datasets offered are those of ``who``."""
+    owner = who.identity if who is not None else None
+    names = sorted({*annotations.dataset_names(owner=owner), dataset})
     return ["dataset", gr.Dropdown(choices=names, value=dataset), base, True, AUTO,
             *form_values(base, AUTO)]
 
@@ -152,9 +176,9 @@ def with_form_parameters(handler):
 
 
 def run_name(name: str | None) -> str:
+    """The new run's name: as typed (no base model's, ``models.check_run_name``), else the time."""
     name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
-    if not runs.is_run_name(name):
-        raise UserError(f"expected a run name of letters, digits, '-', '_' and '.', found {name!r}")
+    models.check_run_name(name)
     if runs.run_path(name) is not None:
         raise UserError(f"a run named {name!r} exists already; choose another name")
     return name
@@ -181,6 +205,11 @@ def training_work(plan: FineTunePlan, data: TrainingData) -> float:
 def _reference_parameters() -> int:
     """What the encoder the pace was measured on computes with per token."""
     return models.compute_parameters(models.resolve(models.ENCODER))
+
+
+def run_disk_bytes(plan: FineTunePlan) -> int:
+    """About what the run of ``plan`` and its zip take on disk, for the disk budget."""
+    return 2 * RUN_BYTES_PER_COMPUTE_PARAMETER * (models.compute_parameters(plan.base) or 0)
 
 
 def estimate_seconds(work: float, gpu: bool) -> float:
@@ -217,7 +246,9 @@ def reproduce_command(plan: FineTunePlan, name: str, data: TrainingData) -> str:
             + line("data/"))
 
 
-def progress_html(snapshot: JobSnapshot) -> str:
+def progress_html(snapshot: JobSnapshot, in_full: bool = True) -> str:
+    """The job's state and progress bar; without ``in_full`` (a visitor who did not start it, on
+    a public host) neither its run's name nor who started it."""
     p = snapshot.progress
     if snapshot.state == "idle":
         return "<p>No fine-tune has run since the server started.</p>"
@@ -226,8 +257,12 @@ def progress_html(snapshot: JobSnapshot) -> str:
         and snapshot.active else ""
     steps = (f"step {p.step} of {p.total_steps}, epoch {p.epoch:.2f}{eta}" if p
              else "preparing" if snapshot.active else "before the first step")
-    by = f" · started by {access.owner_label(snapshot.owner)}" if snapshot.owner else ""
-    return (f"<div class='job-state'><b>{snapshot.state}</b> · {snapshot.run_name} · {steps}{by}"
+    what, by = snapshot.run_name, ""
+    if not in_full:
+        what = "a fine-tune of another visitor"
+    elif snapshot.owner:
+        by = f" · started by {access.owner_label(snapshot.owner)}"
+    return (f"<div class='job-state'><b>{snapshot.state}</b> · {what} · {steps}{by}"
             f"</div><progress max='1' value='{done:.4f}' style='width:100%'></progress>")
 
 
@@ -236,23 +271,25 @@ def curves(snapshot: JobSnapshot) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame(snapshot.scores, columns=["step", "validation F1"]))
 
 
-class RunZips:
-    """Saved runs as zip files, made once per version of a run for every visitor."""
+def zip_for_download(name: str, who: str | None) -> str | None:
+    """The zip of the run ``name`` (made when its fine-tune ended) as the page can offer it to
+    the visitor ``who`` (an owner string); ``None`` when none was made.
 
-    def __init__(self):
-        self._made: dict[tuple[str, int], str] = {}
-        self._lock = threading.Lock()  # two visitors' polls may ask for the same run at once
-
-    def zip(self, name: str) -> str:
-        path = runs.run_path(name)
-        if path is None:
-            raise UserError(f"no finished run named {name!r}")
-        key = (name, (path / "model.safetensors").stat().st_mtime_ns)
-        with self._lock:
-            if key not in self._made or not Path(self._made[key]).is_file():
-                target = Path(tempfile.mkdtemp(prefix="run-zip-")) / name
-                self._made[key] = shutil.make_archive(str(target), "zip", root_dir=path)
-            return self._made[key]
-
-
-ZIPS = RunZips()
+    Gradio hands out only files under the working directory or the temporary directory: from a
+    runs directory elsewhere (a Space's persistent ``/data``), the zip is linked (copied, across
+    file systems) among the visitor's temporary files, which are swept on their schedule.
+    """
+    path = runs.zip_of(name)
+    if path is None:
+        return None
+    served_as_is = (Path(os.getcwd()).resolve(), Path(tempfile.gettempdir()).resolve())
+    if any(path.resolve().is_relative_to(root) for root in served_as_is):
+        return str(path)
+    served = tenancy.tenant_temp(who, "downloads") / path.name
+    staging = served.with_name(f".{uuid.uuid4().hex}.zip")
+    try:
+        os.link(path, staging)
+    except OSError:
+        shutil.copyfile(path, staging)
+    os.replace(staging, served)
+    return str(served)

@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from ner_core.errors import UserError
+
 # One stable colour per type; types beyond CoNLL's four take the next palette colour by name.
 COLORS = {"PER": "#f59e0b", "ORG": "#3b82f6", "LOC": "#10b981", "MISC": "#a855f7"}
 PALETTE = ["#ef4444", "#14b8a6", "#eab308", "#ec4899", "#6366f1", "#84cc16", "#f97316", "#06b6d4"]
@@ -21,6 +23,18 @@ def color_map(types: list[str]) -> dict[str, str]:
     """
     others = sorted(t for t in types if t not in COLORS)
     return {**COLORS, **{t: PALETTE[i % len(PALETTE)] for i, t in enumerate(others)}}
+
+
+def minimum_score(value) -> float:
+    """The minimum score a request sent: a number from 0 to 1. Every event can be called with
+    anything, not only what the page's slider sends.
+
+    >>> minimum_score(0.5)
+    0.5
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UserError(f"expected a minimum score from 0 to 1, found {value!r:.40}")
+    return float(value)
 
 
 def highlighted(text: str, entities: list[dict]) -> dict:

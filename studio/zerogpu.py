@@ -154,18 +154,19 @@ def train_in_worker(config, data, output_dir, stop, options: dict, seconds: int)
 
 
 def run_in_request(jobs, plan, data, output_dir: Path, owner: str | None, command: str,
-                   seconds: int, budget: int | None, work: float):
+                   seconds: int, budget: int | None, work: float, prepare=None):
     """Run the fine-tune ``plan`` on ``data`` (a ``TrainingData``) in ZeroGPU's worker from the
     Start request, mirrored into ``jobs`` (the view every visitor polls); yields ``command`` first
     and last, and a skip per report between.
 
     ``work`` is the fine-tune's size (``training.training_work``): with its time it gives the
-    pace that estimates the next one.
+    pace that estimates the next one. ``prepare`` is ``FineTuneJobs.begin``'s (run once the job
+    slot is won). The run is zipped for download once the worker saved it (``jobs.end``).
     """
     config = plan.config
     deadline = seconds - SAVE_SECONDS  # stop in time to save before the GPU is taken back
-    stop = jobs.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline))
-    runs.set_owner(output_dir.name, owner)
+    stop = jobs.begin(config, output_dir, owner, budget_seconds=min(budget or deadline, deadline),
+                      prepare=prepare)
     yield command
     result = error = None
     loaded = data.load()

@@ -96,7 +96,8 @@ class Trainer:
 
 @pytest.fixture(autouse=True)
 def off_a_space(monkeypatch, tmp_path):
-    """No Space settings unless a test sets them; a CPU host; stop files under the test's directory."""
+    """No Space settings unless a test sets them; a CPU host; stop files, datasets and the Hub
+    cache (what the disk budget measures) under the test's directory."""
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(zerogpu, "on_zero_gpu", lambda: False)
@@ -104,6 +105,8 @@ def off_a_space(monkeypatch, tmp_path):
     directory = tmp_path / "tmp"
     directory.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    monkeypatch.setenv("NER_DATA_HOME", str(tmp_path / "datasets"))
+    monkeypatch.setattr(hub, "cache_dir", lambda: tmp_path / "hub")
 
 
 @pytest.fixture
@@ -211,10 +214,15 @@ def test_only_the_starter_or_the_space_owner_stops_a_job(space, trainer, train_f
         ft.stop_fine_tune(**anonymous("s1"))
     assert ft.JOBS.snapshot().state == "running" and not trainer.stops[0]()
 
-    # Every visitor's page shows the same job, and who started it by account name.
-    shown = ft.poll(None)[0]
+    # Alice's page shows her job, and who started it by account name; any other page only that
+    # another visitor's fine-tune runs.
+    shown = ft.poll(None, **signed_in("alice"))[0]
     assert shown == tr.progress_html(ft.JOBS.snapshot())
     assert "<b>running</b> · r1 · " in shown and "started by alice" in shown
+    for other in (signed_in("bob"), anonymous("s1")):
+        shown = ft.poll(None, **other)[0]
+        assert "<b>running</b> · a fine-tune of another visitor · " in shown
+        assert "r1" not in shown and "alice" not in shown
 
     ft.stop_fine_tune(**signed_in("alice"))
     assert ft.JOBS.snapshot().state == "stopping"
@@ -229,7 +237,7 @@ def test_an_anonymous_job_belongs_to_its_session(space, monkeypatch, trainer, tr
     monkeypatch.setenv("NER_FINETUNE_ACCESS", "anyone")
     start_and_wait(trainer, "r1", train_file, anonymous("s1"))
     assert ft.JOBS.snapshot().owner == "session:s1"
-    shown = ft.poll(None)[0]
+    shown = ft.poll(None, **anonymous("s1"))[0]
     assert "started by an anonymous visitor" in shown and "s1" not in shown
 
     with pytest.raises(gr.Error, match=r"only whoever started r1 \(an anonymous visitor\) or the "
@@ -332,7 +340,7 @@ def saved_runs(runs_dir: Path, names: list[str]) -> None:
 
 @pytest.mark.parametrize("setting, left", [
     ("2", ["r1", "new"]),                           # room for the new run: only the newest stays
-    (None, ["r1", "new", "middle", "old"]),         # the Space's default of 20
+    (None, ["r1", "new", "middle", "old"]),         # the Space's default of 5
 ])
 def test_the_oldest_runs_make_room(space, monkeypatch, trainer, train_file, runs_dir, setting, left):
     if setting:
@@ -383,10 +391,10 @@ def test_a_big_hub_model_is_refused_in_both_boxes(space, monkeypatch, hub_api, t
                                                   runs_dir, setting, most):
     if setting:
         monkeypatch.setenv("NER_MAX_HUB_MODEL_MB", setting)
-    message = (rf"someone/big: expected at most {re.escape(most)} of weights here, found "
-               r"2,000.0 MB of safetensors files")
-    with pytest.raises(gr.Error, match=message):
-        hl.highlight("Anna Weber visited Berlin.", None, "someone/big", 0.0)
+    message = (rf"someone/big: expected at most {re.escape(most)} of model files here, found "
+               r"2,000.0 MB in the 2 files that loading it needs")
+    with pytest.raises(gr.Error, match=message):  # signed in: only they may name Hub models here
+        hl.highlight("Anna Weber visited Berlin.", None, "someone/big", 0.0, **signed_in("alice"))
     assert_refused_before_anything(
         runs_dir, lambda: start("r1", train_file, signed_in("alice"), base_hub="someone/big"), message)
     assert hub_api.model_info.call_args_list == [
@@ -395,12 +403,12 @@ def test_a_big_hub_model_is_refused_in_both_boxes(space, monkeypatch, hub_api, t
 
 def test_a_hub_model_within_the_limit_passes_the_check(space, monkeypatch, hub_api):
     monkeypatch.setenv("NER_MAX_HUB_MODEL_MB", "3000")
-    assert pick(None, "someone/big") == "someone/big"
+    assert pick(None, "someone/big", who=access.Visitor("alice")) == "someone/big"
     hub_api.model_info.assert_called_once()
 
 
 def test_off_a_space_no_limit_applies(hub_api):
-    assert [access.limit(name) for name in access.SPACE_DEFAULTS] == [None] * 5
+    assert {access.limit(name) for name in access.SPACE_DEFAULTS} == {None}
     assert pick(None, "someone/big") == "someone/big"
     hub_api.model_info.assert_not_called()  # no size limit, so the Hub is not asked here
 
@@ -607,4 +615,4 @@ def test_limits_on_a_space_default_and_follow_their_variables(space, monkeypatch
     assert {name: access.limit(name) for name in access.SPACE_DEFAULTS} == access.SPACE_DEFAULTS
     monkeypatch.setenv("NER_MAX_RUNS", " 7 ")
     assert access.limit("NER_MAX_RUNS") == 7
-    assert access.hub_model_limit_bytes() == 1_000 * MB
+    assert hub.max_model_bytes() == 1_000 * MB

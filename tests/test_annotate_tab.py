@@ -19,19 +19,26 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from ner_core import annotations, preset
+from ner_core import annotations, hub, preset, tenancy
 from ner_core.data import read_conll
-from studio import annotate
+from studio import annotate, models
 from studio.training import FORM
 
 TEXT = "anna weber spoke. She visited berlin."
+HOST_SETTINGS = ("SPACE_ID", "SPACE_AUTHOR_NAME", "NER_PUBLIC", "GRADIO_SHARE",
+                 "GRADIO_SERVER_NAME", "NER_ADMINS", "NER_FINETUNE_ACCESS",
+                 *tenancy.PUBLIC_DEFAULTS)
 
 
 @pytest.fixture(autouse=True)
 def data_home(tmp_path, monkeypatch) -> Path:
+    """A server on its own machine, its datasets and temporary files under ``tmp_path``."""
+    for name in HOST_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NER_DATA_HOME", str(tmp_path / "datasets"))
-    monkeypatch.setattr(annotate, "DOWNLOADS", tmp_path / "downloads")
+    monkeypatch.setenv("NER_TEMP_DIR", str(tmp_path / "temporary"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(hub, "cache_dir", lambda: tmp_path / "hub")
     return tmp_path / "datasets"
 
 
@@ -77,6 +84,17 @@ def test_a_file_of_more_texts_than_the_queue_holds_is_cut_and_says_so(tmp_path, 
         == ([(1, "one"), (3, "two")], "the first 2 texts are queued")
 
 
+def test_a_file_is_queued_up_to_a_number_of_characters_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(annotate, "MAX_QUEUE_CHARS", 7)
+    path = tmp_path / "texts.txt"
+    path.write_text("one\ntwo\nthree\n")
+    assert annotate.read_texts(str(path), "text") == (
+        [(1, "one"), (2, "two")],
+        "the first 2 texts are queued: with the next one the queue would pass 7 characters")
+    monkeypatch.setattr(annotate, "MAX_QUEUE_CHARS", 2)  # the first text is always queued
+    assert annotate.read_texts(str(path), "text")[0] == [(1, "one")]
+
+
 def test_tokens_of_another_text_read_as_none():
     assert annotate.entities_of([("Anna", "PER")], "Anna left") is None
 
@@ -86,7 +104,7 @@ def test_suggest_shows_the_models_entities(biased):
     assert current["entities"] == [
         {"start": 0, "end": 17, "label": "ORG", "text": "anna weber spoke."},
         {"start": 18, "end": 37, "label": "ORG", "text": "She visited berlin."}]
-    assert current["model"] == "biased" and queue == []
+    assert current["model"] == "biased" and queue is None
     assert shown_tokens(shown) == [("anna weber spoke.", "ORG"), (" ", None),
                                    ("She visited berlin.", "ORG")]
     assert table.values.tolist() == [["ORG", "anna weber spoke.", 0, 17],
@@ -153,19 +171,19 @@ def test_an_event_about_another_text_changes_nothing(biased):
 def test_accept_adds_the_corrections_and_undo_takes_them_back(biased, data_home):
     current = corrected(biased)
     last, *shown_next, dataset, counts, summary = annotate.accept_current(
-        "fixes", TEXT, current, [])
+        "fixes", TEXT, current, None)
     assert annotations.examples("fixes")[0]["entities"] == current["entities"]
     assert annotations.examples("fixes")[0]["model"] == "biased"
     assert counts.values.tolist() == [["LOC", 1], ["PER", 1]]
-    assert summary.startswith("`fixes`: 1 accepted texts, 2 entities")
+    assert summary == "`fixes`: 1 accepted texts, 2 entities"  # a name, never a server path
     assert dataset.value == "fixes" and shown_next[0]["text"] == "" and shown_next[2] == ""
     assert shown_next[5] == "Accepted into `fixes`."
 
-    undone = annotate.undo(last, shown_next[0], [])
+    undone = annotate.undo(last, shown_next[0], None)
     assert undone[0] is None and undone[1]["entities"] == current["entities"]
     assert undone[3] == TEXT and annotations.examples("fixes") == []
     with refused("nothing to undo: the dataset's last example is not your last accept"):
-        annotate.undo(None, undone[1], [])
+        annotate.undo(None, undone[1], None)
 
 
 def test_on_a_space_adding_to_a_dataset_asks_who_may_fine_tune(biased, data_home, monkeypatch):
@@ -173,7 +191,7 @@ def test_on_a_space_adding_to_a_dataset_asks_who_may_fine_tune(biased, data_home
     current = corrected(biased)
     sign_in = "sign in with Hugging Face (the button at the top of the page) to add examples to a "
     with refused(sign_in + "dataset on this Space"):
-        annotate.accept_current("fixes", TEXT, current, [])
+        annotate.accept_current("fixes", TEXT, current, None)
     with refused(sign_in + "dataset on this Space"):
         annotate.accept("fixes", TEXT, [])
     assert annotations.examples("fixes") == []
@@ -191,14 +209,14 @@ def test_accept_refuses_a_span_without_a_type_and_nothing_at_all(biased):
     pending = annotate.edited(current, value(("anna", annotate.NEW_SPAN),
                                              (" weber spoke. She visited berlin.", None)))[0]
     with refused("give the selected span a type first (it still reads 'label')"):
-        annotate.accept_current("fixes", TEXT, pending, [])
+        annotate.accept_current("fixes", TEXT, pending, None)
     with refused("nothing to accept: suggest entities for a text first"):
-        annotate.accept_current("fixes", "", dict(annotate.EMPTY), [])
+        annotate.accept_current("fixes", "", dict(annotate.EMPTY), None)
     with refused("expected a dataset name of letters, digits, '-', '_' and '.', found '../x'"):
-        annotate.accept_current("../x", TEXT, current, [])
+        annotate.accept_current("../x", TEXT, current, None)
     with refused("the text was changed after its entities were suggested: press Suggest "
                  "entities again, or put the text back"):
-        annotate.accept_current("fixes", TEXT + " More.", current, [])
+        annotate.accept_current("fixes", TEXT + " More.", current, None)
 
 
 def test_ranked_puts_the_least_sure_first_and_texts_without_entities_last():
@@ -219,12 +237,47 @@ def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
     assert notes == "Queued 2 texts of `texts.csv`."
     assert queue_note.startswith("Line 2 (lowest score 1.00); 1 more in the queue. A file's "
                                  "texts come least sure first")
+    # The page keeps where the texts are and how far it got; the texts are on disk.
+    assert set(queue) == {"owner", "id", "at"} and queue["at"] == 1
+    [kept] = (tenancy.temp_root() / "local" / annotate.QUEUES).iterdir()
+    assert kept.name == f"{queue['id']}.json"
     current, queue, text, *_ = annotate.skip_current(queue)
     assert current["line"] == 4 and [e["text"] for e in current["entities"]] \
         == ["Oslo is cold.", "Li Wei met Globex."]
+    assert queue is None and not kept.exists()  # the last text is shown: nothing left to keep
     last, current, queue, text, *_, queue_note, _, _, _ = annotate.accept_current(
         "fixes", text, current, queue)
     assert current == annotate.EMPTY and queue_note == "The queue is empty."
+
+
+def test_undo_puts_the_accepted_and_the_shown_text_back_in_front_of_the_queue(biased, tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("one.\ntwo.\nthree.\n")
+    current, queue, text, *_ = annotate.queue_file(str(path), "text", biased)
+    last, current, queue, *_ = annotate.accept_current("fixes", text, current, queue)
+    assert current["text"] == "two." and queue["at"] == 2
+    _, current, queue, text, *_ = annotate.undo(last, current, queue)
+    assert text == "one." and annotations.examples("fixes") == []
+    assert [annotate.skip_current(queue)[2], annotate.skip_current(
+        annotate.skip_current(queue)[1])[2]] == ["two.", "three."]
+
+
+def test_a_file_is_recognized_in_chunks_with_progress(biased, tmp_path, monkeypatch):
+    monkeypatch.setattr(annotate, "QUEUE_CHUNK", 2)
+    path = tmp_path / "texts.txt"
+    path.write_text("".join(f"text {n}.\n" for n in range(5)))
+    recognizer = models.recognizer(biased)
+    batches, reported = [], []
+    whole = recognizer.recognize_batch
+    monkeypatch.setattr(recognizer, "recognize_batch",
+                        lambda texts: batches.append(len(texts)) or whole(texts))
+    found = annotate.recognized(recognizer, [f"text {n}." for n in range(5)],
+                                lambda done, unit: reported.append(done))
+    assert batches == [2, 2, 1] and reported == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    assert [len(entities) for entities in found] == [1] * 5
+    batches.clear()
+    annotate.queue_file(str(path), "text", biased)
+    assert batches == [2, 2, 1]
 
 
 def test_a_bad_file_is_named_as_the_visitor_knows_it(biased, tmp_path):
@@ -236,9 +289,10 @@ def test_a_bad_file_is_named_as_the_visitor_knows_it(biased, tmp_path):
 
 
 def test_export_gives_a_conll_file_of_the_accepted_entities(biased):
-    annotate.accept_current("fixes", TEXT, corrected(biased), [])
+    annotate.accept_current("fixes", TEXT, corrected(biased), None)
     path = Path(annotate.export_dataset("fixes"))
     assert path.name == "fixes.conll"
+    assert path.parent.parent == tenancy.temp_root() / "local" / annotate.EXPORTS
     [sentence_1, sentence_2] = read_conll(path).sentences
     assert list(zip(sentence_1.tokens, sentence_1.tags)) == [
         ("anna", "B-PER"), ("weber", "I-PER"), ("spoke", "I-PER"), (".", "I-PER")]
@@ -253,6 +307,7 @@ def test_show_dataset_counts_and_refuses_path_names(biased):
     picker, counts, summary = annotate.show_dataset("other")
     assert picker.value == "other" and ("other", "other") in picker.choices
     assert isinstance(counts, pd.DataFrame) and counts.values.tolist() == [["PER", 1]]
+    assert summary == "`other`: 1 accepted texts, 1 entities"
     with refused("expected a dataset name of letters, digits, '-', '_' and '.', found 'a/b'"):
         annotate.show_dataset("a/b")
 
@@ -288,6 +343,26 @@ def test_the_tab_wires_the_named_endpoints_and_the_fine_tune_form(monkeypatch):
     button = next(d for d in reversed_demo.fns.values() if d.fn.__name__ == "fine_tune_on")
     form = next(d for d in reversed_demo.fns.values() if d.fn.__name__ == "fill_form")
     assert [o._id for o in button.outputs][5:-1] == [o._id for o in form.outputs]
+
+
+def test_the_page_names_no_dataset_and_its_model_work_shares_one_group(data_home):
+    import app
+
+    annotations.append("someone-elses", "Anna left.", [])
+    demo = app.build_demo()
+    picker = next(b for b in demo.blocks.values()
+                  if getattr(b, "elem_id", None) == "annotate-dataset")
+    assert picker.choices == [(annotate.DEFAULT_DATASET, annotate.DEFAULT_DATASET)]
+    assert "someone-elses" not in str(demo.get_config_file())
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
+    tab = {annotate.suggest_text, annotate.queue_file, annotate.accept_current}
+    mine = {id(c) for d in demo.fns.values() if d.fn in tab for c in [*d.inputs, *d.outputs]}
+    assert [s.time_to_live for s in states if id(s) in mine] == [models.STATE_SECONDS] * 3
+    work = models.model_work()
+    for handler in (annotate.suggest_text, annotate.queue_file, annotate.suggest):
+        [event] = [d for d in demo.fns.values() if d.fn is handler]
+        assert (event.concurrency_id, event.concurrency_limit) \
+            == (work["concurrency_id"], work["concurrency_limit"])
 
 
 def test_without_the_fine_tune_tab_the_button_is_hidden(monkeypatch):

@@ -1,11 +1,15 @@
-"""Datasets of accepted examples: names, snapping spans to words, atomic appends from threads and
-processes, crash leftovers, undo, and CoNLL/JSONL exports that read back to the same entities."""
+"""Datasets of accepted examples: names, snapping spans to words (in time linear in the text),
+atomic appends from threads and processes with counts kept as they go, crash leftovers, undo, and
+CoNLL/JSONL exports that read back to the same entities."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
+import random
+import re
 import threading
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 from ner_core import annotations
 from ner_core.data import read_conll
 from ner_core.labels import spans
+from ner_core.text import split_words
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +37,11 @@ def test_dataset_names_of_letters_digits_and_punctuation_pass(name):
     assert annotations.check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "a b", "x" * 101, "é", None])
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "a b", "x" * 101, "é", None,
+                                  "corrections\n", "corrections\r"])
 def test_path_like_dataset_names_are_refused(name):
     with pytest.raises(ValueError, match=r"^expected a dataset name of letters, digits, '-', '_' "
-                                         r"and '\.', found " + repr(name).replace(".", r"\.")):
+                                         r"and '\.', found " + re.escape(repr(name)) + "$"):
         annotations.check_name(name)
 
 
@@ -85,6 +91,54 @@ def test_snap_keeps_whole_words_as_they_are():
 def test_snap_refuses_bad_spans(entities, message):
     with pytest.raises(ValueError, match=message):
         annotations.snap("Anna Weber left now", entities)
+
+
+def old_snap_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """How a span was snapped before bisection: every word looked at, for every span."""
+    inside = [(a, b) for a, b in split_words(text) if a < end and b > start]
+    return (inside[0][0], inside[-1][1]) if inside else None
+
+
+def test_snap_gives_what_looking_at_every_word_gave_on_a_long_text():
+    rng = random.Random(7)
+    text = " ".join(rng.choice(["Anna", "Weber-Lüdenscheid", "U.S.", ",", "met", "in", "Oslo.",
+                                "  ", "\n"]) for _ in range(3_000))
+    for _ in range(300):
+        start = rng.randrange(len(text) - 1)
+        end = rng.randrange(start + 1, min(len(text), start + 40) + 1)
+        expected = old_snap_span(text, start, end)
+        if expected is None:
+            with pytest.raises(ValueError, match="expected a span with words in it"):
+                annotations.snap(text, [entity(start, end, "X")])
+        else:
+            [snapped], _ = annotations.snap(text, [entity(start, end, "X")])
+            assert (snapped["start"], snapped["end"]) == expected
+
+
+class LookedAt(list):
+    """Words that count how many of them are looked at (by index or by going through them)."""
+
+    looks = 0
+
+    def __getitem__(self, index):
+        LookedAt.looks += 1
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        LookedAt.looks += len(self)
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("n_words", [1_000, 16_000])
+def test_snap_looks_at_a_few_words_per_entity_not_at_every_word(n_words, monkeypatch):
+    # Looking at every word per entity made snapping quadratic: 40k characters took seconds.
+    monkeypatch.setattr(annotations, "split_words", lambda text: LookedAt(split_words(text)))
+    text = "Anna met Oslo " * (n_words // 3)
+    entities = [entity(start, start + 4, "PER") for start in range(0, len(text), 140)]
+    LookedAt.looks = 0
+    snapped, _ = annotations.snap(text, entities)
+    assert len(snapped) == len(entities)
+    assert LookedAt.looks <= len(entities) * (2 * math.ceil(math.log2(n_words)) + 2)
 
 
 def test_append_returns_counts_and_writes_one_line_per_accept(data_home):
@@ -201,6 +255,43 @@ def test_a_broken_line_in_the_middle_is_an_error_with_its_line(data_home):
     with pytest.raises(ValueError, match=r"broken\.jsonl:2: expected an accepted example as a "
                                          r"JSON object, found invalid JSON"):
         annotations.examples("broken")
+
+
+def count_reads(monkeypatch) -> list[int]:
+    """The size of every reading of a whole dataset to count its examples."""
+    reads: list[int] = []
+    recount = annotations._recount
+    monkeypatch.setattr(annotations, "_recount",
+                        lambda path, raw: reads.append(len(raw)) or recount(path, raw))
+    return reads
+
+
+def test_append_keeps_the_counts_without_reading_the_dataset_again(data_home, monkeypatch):
+    reads = count_reads(monkeypatch)
+    for n in range(20):
+        assert annotations.append("kept", f"Anna left {n}.", [entity(0, 4, "PER")]) \
+            == {"PER": n + 1}
+    assert annotations.remove_last("kept", "Anna left 19.") is True
+    assert annotations.tally("kept") == (19, {"PER": 19})
+    assert annotations.append("kept", "Oslo.", [entity(0, 4, "LOC")]) == {"LOC": 1, "PER": 19}
+    assert reads == [0]  # only the new, empty file was read
+
+
+def test_counts_are_read_again_when_the_file_changed_behind_our_back(data_home, monkeypatch):
+    annotations.append("shared", "Anna left.", [entity(0, 4, "PER")])
+    annotations.append("shared", "Oslo.", [entity(0, 4, "LOC")])
+    reads = count_reads(monkeypatch)
+    path = data_home / "shared.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    # Another process took the last line out and wrote one of the same length in its place.
+    path.write_bytes(lines[0] + lines[1].replace(b'"LOC"', b'"ORG"'))
+    assert annotations.counts("shared") == {"ORG": 1, "PER": 1}
+    assert annotations.append("shared", "Li.", [entity(0, 2, "PER")]) == {"ORG": 1, "PER": 2}
+    assert len(reads) == 1
+    with open(path, "ab") as handle:  # and another appended
+        handle.write(lines[1])
+    assert annotations.append("shared", "Li.", []) == {"LOC": 1, "ORG": 1, "PER": 2}
+    assert len(reads) == 2
 
 
 def test_remove_last_undoes_only_the_last_accept_of_that_text():

@@ -129,7 +129,7 @@ def test_highlight_refuses_text_over_the_limit(biased):
 
 
 def test_a_bug_in_a_handler_shows_a_short_message(biased, monkeypatch):
-    def broken(text, choice, hub_id, int8):
+    def broken(text, choice, hub_id, int8, **kwargs):
         raise RuntimeError("internal detail")
 
     monkeypatch.setattr(hl, "recognize", broken)
@@ -286,11 +286,11 @@ def test_reproduce_command_round_trips_through_the_cli(tmp_path):
 
 
 def test_zip_run_holds_the_weights(biased):
-    with zipfile.ZipFile(tr.ZIPS.zip(biased)) as archive:
+    with zipfile.ZipFile(runs.zip_run(biased)) as archive:
         names = {Path(n).name for n in archive.namelist()}
     assert {"model.safetensors", "config.json", "train_config.json", "metrics.json"} <= names
     with pytest.raises(ValueError, match="no finished run named 'missing'"):
-        tr.ZIPS.zip("missing")
+        runs.zip_run("missing")
 
 
 # Evaluate ----------------------------------------------------------------------------------------
@@ -322,8 +322,8 @@ def test_run_evaluation_of_an_uploaded_file(biased, labelled):
 
 
 def test_run_evaluation_handler_fills_every_view(biased, labelled):
-    overall, table, chart, result, errors, types = ev.evaluate(biased, "upload",
-                                                                      str(labelled), "default")
+    overall, table, chart, evaluated, errors, types = ev.evaluate(biased, "upload",
+                                                                  str(labelled), "default")
     assert overall.values.tolist()[0][-1] == 30
     assert list(table.columns) == ["entity", "precision", "recall", "F1", "support"]
     assert table["entity"].tolist() == ["LOC", "MISC", "ORG", "PER"]
@@ -332,6 +332,8 @@ def test_run_evaluation_handler_fills_every_view(biased, labelled):
     assert list(chart.columns) == ["entity", "F1"]
     assert errors.startswith("<p>30 of 30 sentences</p>")
     assert [value for _, value in types.choices] == ["all", "LOC", "MISC", "ORG", "PER"]
+    # The page keeps the id of the evaluation; the error browser reads its errors from disk.
+    assert ev.error_browser(evaluated, "all", "all", "") == errors
 
 
 @pytest.mark.parametrize("model, upload, message", [
@@ -382,7 +384,7 @@ def hostile_result(biased, tmp_path) -> dict:
 
 
 def test_error_browser_escapes_html(hostile_result):
-    page = ev.error_browser(hostile_result, "all", "all", "")
+    page = ev.browse_errors(hostile_result, "all", "all", "")
     assert "<script" not in page and "<img" not in page and "<b>" not in page
     # Each token shows twice, under gold and under predicted.
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
@@ -407,7 +409,7 @@ def test_error_browser_escapes_html(hostile_result):
 ])
 def test_error_browser_filters_by_kind_type_and_words(hostile_result, kind, entity_type, query,
                                                       sentences):
-    page = ev.error_browser(hostile_result, kind, entity_type, query)
+    page = ev.browse_errors(hostile_result, kind, entity_type, query)
     if not sentences:
         assert page == "<p>No errors match these filters.</p>"
         return

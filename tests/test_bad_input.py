@@ -325,8 +325,8 @@ IOB1 = "anna I-PER\nweber I-PER\nmet O\njan I-PER\n\nlima I-LOC\nlagos B-LOC\n"
 def test_uploads_in_other_layouts_are_read_whole(served_runs, tmp_path, content, note, gold):
     path = uploaded(tmp_path, "layout.txt", content)
     assert ft.describe_upload(path) == f"`layout.txt`: {note}"
-    result = ev.evaluate("tiny", "upload", path, "default")[3]
-    assert result["gold"] == gold
+    evaluated = ev.evaluate("tiny", "upload", path, "default")[3]
+    assert ev.saved_evaluation(evaluated, None)["gold"] == gold
 
 
 # Hyperparameters ---------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ def check(api, info_or_error, repo="someone/model", max_bytes=500 * MB, purpose=
 
 @pytest.mark.parametrize("info, purpose, max_bytes", [
     (model(), "inference", 500 * MB),
-    (model(), "inference", 400 * MB),  # exactly the limit
+    (model(), "inference", 400 * MB + 700),  # exactly the limit: weights and configuration
     (model(), "training", None),
     (model("fill-mask"), "training", 500 * MB),
     (model("feature-extraction", "mpnet"), "training", 500 * MB),
@@ -297,7 +297,11 @@ def gated_error() -> GatedRepoError:
     (model(files={"pytorch_model.bin": 400 * MB, "onnx/model.safetensors": 100 * MB}), "training",
      "pickled weights are never loaded$"),
     (model(files={"model-1.safetensors": 300 * MB, "model-2.safetensors": 250 * MB}), "training",
-     "^someone/model: expected at most 500.0 MB of weights here, found 550.0 MB of safetensors files$"),
+     "^someone/model: expected at most 500.0 MB of model files here, found 550.0 MB in the 2 "
+     "files that loading it needs \\(weights, configuration and tokenizer\\)$"),
+    (model(files={"config.json": 700, "model.safetensors": 500 * MB}), "training",
+     "^someone/model: expected at most 500,000,000 bytes of model files here, found 500,000,700 "
+     "bytes in the 2 files"),
     (model(files={"model.safetensors": None}), "training",
      "^someone/model: the Hub did not give the size of model.safetensors, so it cannot be checked "
      "against the limit of 500.0 MB$"),

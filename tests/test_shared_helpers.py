@@ -150,9 +150,11 @@ def test_an_upload_is_named_as_the_visitor_knows_it_and_bounded(tmp_path, monkey
 
 def test_download_folders_follow_the_temporary_directory_and_the_content(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "now"))
+    monkeypatch.delenv("NER_TEMP_DIR", raising=False)
     entity = {"start": 0, "end": 4, "label": "PER", "score": 0.9, "text": "Anna"}
     first = highlight.downloads([entity])
-    assert all(Path(p).is_relative_to(tmp_path / "now" / highlight.DOWNLOADS) for p in first)
+    mine = tmp_path / "now" / "ner-studio" / "local" / highlight.DOWNLOADS  # the one root, per owner
+    assert all(Path(p).is_relative_to(mine) for p in first)
     assert highlight.downloads([entity]) == first  # the same content, the same files
     assert highlight.downloads([]) != first
     folder = downloads.saved_by_content("kind", lambda f: (f / "a.txt").write_text("a"))

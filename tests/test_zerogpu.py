@@ -85,6 +85,7 @@ def test_a_fine_tune_runs_in_the_worker_shows_progress_and_saves(on_zero_gpu, tr
     assert snapshot.result.steps == snapshot.result.total_steps == 20  # 40 sentences / 4, 2 epochs
     assert 20 in steps and steps == sorted(s for s in steps if s is not None)  # it streamed
     assert runs.run_path("zg") is not None and runs.owner_of("zg") is None  # anonymous, locally
+    assert runs.zip_of("zg") is not None  # zipped by the server once the worker saved the run
     # The duration asked of ZeroGPU came from the settings, within what one call may hold.
     assert on_zero_gpu.requested_durations == [zerogpu.request_seconds(estimate)]
     assert zerogpu.measured_rate() is not None  # the next estimate uses this run's pace
