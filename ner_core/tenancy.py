@@ -296,7 +296,13 @@ def check_room(adding: int, what: str) -> None:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1e6:,.1f} MB"
+    """A size as refusals print it: decimal megabytes, kilobytes below 0.05 MB (which would
+    read "0.0 MB").
+
+    >>> _mb(2_500_000), _mb(120)
+    ('2.5 MB', '0.1 kB')
+    """
+    return f"{size / 1e6:,.1f} MB" if size >= 50_000 else f"{size / 1e3:,.1f} kB"
 
 
 def sweep_temp(older_than: float) -> int:

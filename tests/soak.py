@@ -74,6 +74,7 @@ class Report:
     requests: int = 0
     answered: int = 0
     refused: Counter = field(default_factory=Counter)  # refusal messages, cut to their start
+    messages: set[str] = field(default_factory=set)  # every refusal, whole
     violations: list[str] = field(default_factory=list)  # what must never happen
     peak_disk: int = 0
     peak_rss: int = 0
@@ -87,6 +88,7 @@ class Report:
                 self.answered += 1
             else:
                 self.refused[refusal[:70]] += 1
+                self.messages.add(refusal)
 
     def violation(self, what: str) -> None:
         with self.lock:

@@ -130,8 +130,8 @@ def test_an_upload_is_refused_and_removed_while_the_disk_is_over_budget(biased, 
     (tmp_path / "elsewhere").mkdir()
     elsewhere = write_conll(tmp_path / "elsewhere" / "labelled.txt", make_sentences(5))
     leave_on_disk(runs_dir, monkeypatch, -200_000)
-    refusal = (r"keeping the upload {} needs about 0\.0 MB, and this server's disk budget of "
-               r"[0-9,]+\.0 MB \(NER_MAX_DISK_MB\) has 0\.0 MB left \(runs [0-9.]+ MB")
+    refusal = (r"keeping the upload {} is refused: this server's disk budget of "
+               r"[0-9,]+\.0 MB \(NER_MAX_DISK_MB\) has 0\.0 kB left \(runs [0-9.]+ MB")
     with pytest.raises(gr.Error, match=refusal.format("notes.txt")):
         files.choose_field(path)  # as the upload lands on the page
     assert not Path(path).exists() and not Path(path).parent.exists()

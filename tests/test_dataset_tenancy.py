@@ -40,6 +40,7 @@ def public(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("NER_DATA_HOME", str(tmp_path / "datasets"))
     monkeypatch.setenv("NER_TEMP_DIR", str(tmp_path / "temporary"))
     monkeypatch.setattr(hub, "cache_dir", lambda: tmp_path / "hub")
+    monkeypatch.setattr(tenancy, "DISK", tenancy.DiskBudget())  # measured afresh in each test
     return tmp_path / "datasets"
 
 
@@ -189,8 +190,8 @@ def test_an_example_that_would_pass_the_disk_budget_is_refused(public, monkeypat
     monkeypatch.setenv("NER_MAX_DISK_MB", "1")
     public.mkdir(parents=True)
     (public / "big.bin").write_bytes(b"x" * 1_100_000)
-    with pytest.raises(UserError, match=r"^this example needs about 0\.0 MB, and this server's "
-                                        r"disk budget of 1\.0 MB \(NER_MAX_DISK_MB\) has 0\.0 MB "
+    with pytest.raises(UserError, match=r"^this example needs about 0\.1 kB, and this server's "
+                                        r"disk budget of 1\.0 MB \(NER_MAX_DISK_MB\) has 0\.0 kB "
                                         r"left \(datasets 1\.1 MB in use\)"):
         annotations.append("corrections", TEXT, [], owner=ALICE)
     assert not (public / "u-alice").exists()
@@ -283,9 +284,13 @@ def test_an_admin_lists_and_exports_another_visitors_dataset_in_the_tab(public, 
 
 
 def test_a_request_without_a_session_is_refused_on_a_public_host(public):
+    with refused("expected a browser session or a signed-in account to add examples to a "
+                 "dataset on this server, found neither; open the page in a browser or send a "
+                 "session_hash"):
+        annotate.accept("corrections", TEXT, [])
     with refused("expected a browser session or a signed-in account to keep your datasets apart "
                  "from others' on this server, found neither"):
-        annotate.accept("corrections", TEXT, [])
+        annotate.export_jsonl("corrections")
     assert not public.exists() or not list(public.rglob("*.jsonl"))
 
 

@@ -21,13 +21,17 @@ from live_app import resident_memory, serve_tiny
 from soak import OAUTH_SETTINGS, UPLOAD_BYTES, soak, tree_bytes
 
 SECONDS = float(os.environ.get("NER_SOAK_SECONDS", "30"))
-CACHE_SECONDS = 4  # the server sweeps temporary files this old, this often
-HEADROOM_MB = 4  # the disk budget: what the server holds at start, and this much more
+# The server sweeps temporary files this old, this often: longer than any request waits in its
+# queue here (an upload swept before its request ran is refused in words, but is not the point).
+CACHE_SECONDS = 10
+HEADROOM_MB = 8  # the disk budget: what the server holds at start, and this much more
 USERS = ["alice", "bob", "carol", "dave"]
-# The refusals a visitor may meet here: anything else fails the soak.
+# The refusals a visitor may meet here: anything else fails the soak. Anonymous visitors may not
+# accept on a Space, so their exports (and those of an accept refused for the disk) find nothing.
 EXPECTED_REFUSALS = re.compile(
     r"sign in with Hugging Face|disk budget of [\d.,]+ MB \(NER_MAX_DISK_MB\)|"
-    r"wait for your .* to finish")
+    r"expected accepted examples in the dataset 'notes', found none|"
+    r"this upload is no longer on the server")
 RSS_GROWTH_MB = 500  # the server's memory may grow by at most this much over the soak
 
 
@@ -56,7 +60,7 @@ def _roots(served) -> list:
 
 
 def _refusals_in_words(report) -> list[str]:
-    return [m for m in report.refused if not EXPECTED_REFUSALS.search(m)]
+    return sorted(m for m in report.messages if not EXPECTED_REFUSALS.search(m))
 
 
 def test_twelve_visitors_on_a_small_disk_space(small_disk_space, labelled, tmp_path):
@@ -67,7 +71,7 @@ def test_twelve_visitors_on_a_small_disk_space(small_disk_space, labelled, tmp_p
     report = soak(served.url, served.process.pid, _roots(served), usernames, SECONDS, tmp_path,
                   labelled, CACHE_SECONDS)
     figures = report.figures()
-    print("soak figures:", figures)  # the closing note's numbers (pytest -s shows them)
+    print("soak figures:", figures, "start RSS MB:", round(start_rss / 1e6, 1))  # pytest -s
     assert report.violations == []
     assert _refusals_in_words(report) == []
     assert report.answered >= len(usernames) * 5  # every visitor got through rounds
@@ -80,7 +84,13 @@ def test_twelve_visitors_on_a_small_disk_space(small_disk_space, labelled, tmp_p
     assert report.peak_rss <= start_rss + RSS_GROWTH_MB * 1_000_000, figures
     # What one visitor made never reaches the page every visitor gets.
     assert not any(name in page for name in USERS)
-    assert "Traceback" not in served.log.read_text()
+    assert _faults(served.log.read_text()) == []
+
+
+def _faults(log: str) -> list[str]:
+    """Tracebacks in a server's log but Gradio's Space hot-reloader's, which stops at start-up
+    without the ``spaces`` distribution (a test double stands in for the module only)."""
+    return [block[:300] for block in log.split("Traceback")[1:] if "watchfn_spaces" not in block]
 
 
 def test_eight_visitors_at_once_on_zero_gpu(zerogpu_server, labelled, tmp_path):

@@ -216,6 +216,6 @@ def test_writes_in_quick_succession_are_counted_without_a_walk_each(monkeypatch,
         tenancy.check_room(100_000, "an example")  # allowed, then written
         on_disk.append(100_000)
     assert len(walks) == 1  # 0.5 MB measured once, 0.5 MB allowed since
-    with pytest.raises(UserError, match=r"has 0\.0 MB left \(runs 1\.0 MB in use\)"):
+    with pytest.raises(UserError, match=r"has 0\.0 kB left \(runs 1\.0 MB in use\)"):
         tenancy.check_room(100_000, "an example")
     assert len(walks) == 2  # over: measured afresh before refusing

@@ -25,6 +25,8 @@ in the real wheel (spaces 0.51.3):
 - Closing the caller's generator (Gradio cancelling the event) sets an event that the child checks
   after each yield; it then closes its generator, so its ``finally`` blocks run (``iterate``).
 - Inside the child, a call to a decorated function runs directly (the ``forked`` flag).
+- ``gradio_auto_wrap``, which Gradio calls on each event function on a Space: unchanged unless
+  ``SPACES_GRADIO_AUTO_WRAP`` is set (``spaces/gradio.py``).
 
 Not mirrored: the GPU itself, the scheduling queue and quotas, a worker process kept for the next
 call (here one process per call), and Gradio's progress and messages forwarded from the child.
@@ -69,8 +71,21 @@ def GPU(task: Callable | None = None, *, duration: Any = None, size: str | None 
     return _gpu(task, duration, size)
 
 
+def gradio_auto_wrap(task: Callable | None) -> Callable | None:
+    """What Gradio calls on every event function when it runs on a Space (``SYSTEM=spaces``):
+    ``GPU(task)`` only with ``SPACES_GRADIO_AUTO_WRAP`` set, else ``task`` unchanged
+    (``spaces/gradio.py``)."""
+    if not _flag("SPACES_GRADIO_AUTO_WRAP") or not callable(task):
+        return task
+    return GPU(task)
+
+
 def _zero_gpu() -> bool:
-    value = os.getenv("SPACES_ZERO_GPU")
+    return _flag("SPACES_ZERO_GPU")
+
+
+def _flag(name: str) -> bool:
+    value = os.getenv(name)
     return value is not None and value.lower() in ("1", "t", "true")
 
 
