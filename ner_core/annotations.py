@@ -5,130 +5,45 @@ A dataset is one JSONL file ``<name>.jsonl``, one accepted example a line:
 ``{"text", "entities": [{"start", "end", "label", "text"}], "model", "accepted_at"}``. A line is
 only ever written whole, appended under an exclusive ``flock`` and synced to disk before the call
 returns, so an accept survives a crash and two visitors' lines never interleave. A line cut short
-by a crash mid-write is skipped with a warning when read, and dropped by the next append.
+by a crash mid-write is skipped with a warning when read, and dropped by the next append
+(``dataset_file``).
 
-Every function that names a dataset takes its ``owner`` (an owner string of ``tenancy``). Off a
-public host every dataset is ``data_home()/<name>.jsonl``, whoever asks. On a public host an
-owner's datasets are ``data_home()/<tenant_key(owner)>/<name>.jsonl`` (``owner=None``, the CLI
-say, keeps the host's own at the top); an admin also sees every other tenant's as
-``<tenant_key>/<name>`` (the host's own as ``local/<name>``) and may name them so. Quotas per owner
-and per dataset, and the disk budget, are checked before anything is written.
+Every function that names a dataset takes its ``owner`` (an owner string of ``tenancy``), and
+reaches only a dataset that owner may name (``dataset_paths`` says where each one is). Quotas per
+owner and per dataset, and the disk budget, are checked before anything is written.
 """
 
 from __future__ import annotations
 
 import bisect
 import fcntl
-import hashlib
 import json
 import logging
 import os
-import re
-import tempfile
-import threading
-from collections import Counter, OrderedDict
-from contextlib import contextmanager
+from collections import Counter
 from datetime import datetime, timezone
 from operator import itemgetter
 from pathlib import Path
 
-from . import runs, tenancy, utf8
-from .data import Sentence
+from . import tenancy, utf8
+from .dataset_file import (
+    cached_tally,
+    complete_length,
+    drop_partial_tail,
+    forget_tally,
+    locked,
+    read_all,
+    remember_tally,
+    stamp_of,
+    write_all,
+)
+from .dataset_paths import dataset_path, names_in, shown, whose
 from .errors import UserError
-from .text import segment, split_words
+from .text import split_words
 
 logger = logging.getLogger(__name__)
 
-DATA_HOME_ENV = "NER_DATA_HOME"
-HOST_TENANT = "local"  # how an admin names the host's own datasets: ``local/<name>``
-_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}", re.ASCII)
-# The folders ``tenancy.tenant_key`` makes: an account's, a session's, the host's.
-_TENANT = re.compile(r"u-[A-Za-z0-9][A-Za-z0-9._-]{0,95}|s-[0-9a-f]{24}|local", re.ASCII)
-_TAIL_CHUNK = 64 * 1024
 _word_start, _word_end = itemgetter(0), itemgetter(1)
-
-
-def data_home() -> Path:
-    """``$NER_DATA_HOME``; else ``datasets/`` beside the runs directory (``/data/datasets`` on a
-    Space with persistent storage)."""
-    if os.environ.get(DATA_HOME_ENV):
-        return Path(os.environ[DATA_HOME_ENV])
-    return runs.runs_dir().parent / "datasets"
-
-
-def check_name(name: str) -> str:
-    """``name`` when it can name a dataset file; a ``UserError`` for anything path-like.
-
-    >>> check_name("corrections-2.1")
-    'corrections-2.1'
-    >>> check_name("../x")
-    Traceback (most recent call last):
-    ...
-    ner_core.errors.UserError: expected a dataset name of letters, digits, '-', '_' and '.', found '../x'
-    """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise UserError("expected a dataset name of letters, digits, '-', '_' and '.', "
-                        f"found {name!r}")
-    return name
-
-
-def _own_folder(owner: str | None) -> Path:
-    """Where the datasets of ``owner`` are."""
-    if owner is None or not tenancy.is_public():
-        return data_home()
-    return data_home() / tenancy.tenant_key(owner)
-
-
-def _is_tenant(folder: str) -> bool:
-    return bool(_TENANT.fullmatch(folder)) and ".." not in folder
-
-
-def _located(name: str, owner: str | None) -> tuple[Path, str]:
-    """The folder and the file stem of the dataset ``owner`` calls ``name``."""
-    if not (isinstance(name, str) and "/" in name and tenancy.is_public()):
-        return _own_folder(owner), check_name(name)
-    if not tenancy.is_admin(owner):
-        raise UserError(f"expected the name of a dataset of yours, of letters, digits, '-', '_' "
-                        f"and '.', found {name!r}: only an admin of this server names another "
-                        "visitor's dataset")
-    tenant, _, stem = name.partition("/")
-    if not _is_tenant(tenant):
-        raise UserError(f"expected a visitor's dataset named like 'u-alice/corrections', found "
-                        f"{name!r}")
-    return (data_home() if tenant == HOST_TENANT else data_home() / tenant), check_name(stem)
-
-
-def dataset_path(name: str, *, owner: str | None = None) -> Path:
-    """The file of the dataset ``owner`` calls ``name`` (it may not exist yet); a ``UserError``
-    for a name ``owner`` may not use."""
-    folder, stem = _located(name, owner)
-    return folder / f"{stem}.jsonl"
-
-
-def _names_in(folder: Path) -> list[str]:
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.jsonl") if _NAME.fullmatch(p.stem) and p.is_file())
-
-
-def dataset_names(*, owner: str | None = None) -> list[str]:
-    """The datasets of ``owner``, sorted by name; for an admin on a public host, then every other
-    tenant's as ``<tenant>/<name>``."""
-    own = _names_in(_own_folder(owner))
-    if not (tenancy.is_public() and tenancy.is_admin(owner)):
-        return own
-    home, mine = data_home(), _own_folder(owner)
-    others = [f"{HOST_TENANT}/{name}" for name in _names_in(home)]
-    tenants = sorted(p for p in home.iterdir() if p.is_dir()) if home.is_dir() else []
-    for folder in tenants:
-        if folder != mine and _is_tenant(folder.name) and folder.name != HOST_TENANT:
-            others += [f"{folder.name}/{name}" for name in _names_in(folder)]
-    return own + others
-
-
-def _shown(path: Path) -> str:
-    """A dataset file as a message names it: on a public host its name, never a server path."""
-    return path.name if tenancy.is_public() else str(path)
 
 
 def snap(text: str, entities: list[dict]) -> tuple[list[dict], list[str]]:
@@ -213,26 +128,24 @@ def append(name: str, text: str, entities: list[dict], model: str | None = None,
     line = (json.dumps(example, ensure_ascii=False) + "\n").encode("utf-8")
     tenancy.check_room(len(line), "this example")
     if not path.is_file():
-        whose = "yours" if path.parent == _own_folder(owner) else \
-            HOST_TENANT if path.parent == data_home() else path.parent.name
-        _create(path, f"datasets of {whose}")
-    with _locked(path, fcntl.LOCK_EX, create=True) as descriptor:
-        size = _drop_partial_tail(path, descriptor)
-        stamp = _stamp(descriptor, size)
-        held, labels = _cached(path, stamp) or _recount(path, os.pread(descriptor, size, 0))
+        _create(path, f"datasets of {whose(path, owner)}")
+    with locked(path, fcntl.LOCK_EX, create=True) as descriptor:
+        size = drop_partial_tail(path, descriptor)
+        stamp = stamp_of(descriptor, size)
+        held, labels = cached_tally(path, stamp) or _recount(path, os.pread(descriptor, size, 0))
         tenancy.check_count("NER_MAX_DATASET_RECORDS", held + 1,
                             f"accepted examples in the dataset {name!r}")
         try:
-            _write_all(descriptor, line)
+            write_all(descriptor, line)
             os.fsync(descriptor)
         except OSError as error:
             os.ftruncate(descriptor, size)  # never leave half a line behind
-            _forget(path)
-            raise UserError(f"{_shown(path)}: the example could not be saved "
+            forget_tally(path)
+            raise UserError(f"{shown(path)}: the example could not be saved "
                             f"({error.strerror or error}); expected a writable directory with "
                             "free space") from None
         labels += Counter(e["label"] for e in snapped)
-        _remember(path, _stamp(descriptor, size + len(line), last=line), (held + 1, labels))
+        remember_tally(path, stamp_of(descriptor, size + len(line), last=line), (held + 1, labels))
         return dict(sorted(labels.items()))
 
 
@@ -246,52 +159,11 @@ def _create(path: Path, what: str) -> None:
         fcntl.flock(folder, fcntl.LOCK_EX)
         if path.is_file():
             return
-        tenancy.check_count("NER_MAX_DATASETS", len(_names_in(path.parent)) + 1, what)
+        tenancy.check_count("NER_MAX_DATASETS", len(names_in(path.parent)) + 1, what)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
         os.fsync(folder)  # the new file's name survives a crash too
     finally:
         os.close(folder)  # closing releases the lock
-
-
-# Each dataset's count of examples and of entities per type, as of a stamp of its file: kept as
-# this process appends and undoes, counted again from the file when another changed it.
-_TALLIES_KEPT = 1_024
-_tallies: OrderedDict[str, tuple[tuple, tuple[int, Counter]]] = OrderedDict()
-_tallies_lock = threading.Lock()
-
-
-def _stamp(descriptor: int, size: int, last: bytes | None = None) -> tuple:
-    """What tells one content of the file from another: its inode, size and times, and a digest
-    of its last complete line (``last`` when the caller has it), which changes with a line
-    removed and another of the same length added within one tick of the clock."""
-    info = os.fstat(descriptor)
-    if last is None:
-        start = _complete_length(descriptor, size - 1) if size else 0
-        last = os.pread(descriptor, size - start, start)
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
-            hashlib.blake2b(last, digest_size=16).digest())
-
-
-def _cached(path: Path, stamp: tuple) -> tuple[int, Counter] | None:
-    with _tallies_lock:
-        kept = _tallies.get(str(path))
-        if kept is None or kept[0] != stamp:
-            return None
-        _tallies.move_to_end(str(path))
-        return kept[1][0], Counter(kept[1][1])
-
-
-def _remember(path: Path, stamp: tuple, tally: tuple[int, Counter]) -> None:
-    with _tallies_lock:
-        _tallies[str(path)] = (stamp, tally)
-        _tallies.move_to_end(str(path))
-        while len(_tallies) > _TALLIES_KEPT:
-            _tallies.popitem(last=False)
-
-
-def _forget(path: Path) -> None:
-    with _tallies_lock:
-        _tallies.pop(str(path), None)
 
 
 def _recount(path: Path, raw: bytes) -> tuple[int, Counter]:
@@ -300,65 +172,14 @@ def _recount(path: Path, raw: bytes) -> tuple[int, Counter]:
     return len(found), Counter(e["label"] for example in found for e in example["entities"])
 
 
-@contextmanager
-def _locked(path: Path, operation: int, create: bool = False):
-    """A descriptor of ``path`` holding an ``flock``: shared to read, exclusive to change."""
-    if operation == fcntl.LOCK_SH:
-        flags = os.O_RDONLY
-    else:
-        flags = os.O_RDWR | (os.O_APPEND | os.O_CREAT if create else 0)
-    descriptor = os.open(path, flags, 0o644)
-    try:
-        fcntl.flock(descriptor, operation)
-        yield descriptor
-    finally:
-        os.close(descriptor)  # closing releases the lock
-
-
-def _write_all(descriptor: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(descriptor, view):]
-
-
-def _drop_partial_tail(path: Path, descriptor: int) -> int:
-    """Cut what a crash left after the last complete line (the caller holds the lock); the size
-    of the complete lines."""
-    size = os.fstat(descriptor).st_size
-    complete = _complete_length(descriptor, size)
-    if complete < size:
-        logger.warning("%s: dropped %d bytes of an example cut short by a crash", path,
-                       size - complete)
-        os.ftruncate(descriptor, complete)
-    return complete
-
-
-def _complete_length(descriptor: int, size: int) -> int:
-    """The length of the file up to and including its last newline."""
-    end = size
-    while end > 0:
-        start = max(0, end - _TAIL_CHUNK)
-        chunk = os.pread(descriptor, end - start, start)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
-        end = start
-    return 0
-
-
 def examples(name: str, *, owner: str | None = None) -> list[dict]:
     """The accepted examples of ``name`` in the order they were accepted (none for a dataset not
     yet created)."""
     path = dataset_path(name, owner=owner)
     if not path.is_file():
         return []
-    with _locked(path, fcntl.LOCK_SH) as descriptor:
-        return _parsed_lines(path, _read_all(descriptor))
-
-
-def _read_all(descriptor: int) -> bytes:
-    size = os.fstat(descriptor).st_size
-    return os.pread(descriptor, size, 0) if size else b""
+    with locked(path, fcntl.LOCK_SH) as descriptor:
+        return _parsed_lines(path, read_all(descriptor))
 
 
 def _parsed_lines(path: Path, raw: bytes) -> list[dict]:
@@ -375,7 +196,7 @@ def _parsed_lines(path: Path, raw: bytes) -> list[dict]:
 
 
 def _parsed(path: Path, number: int, line: bytes) -> dict:
-    where = f"{_shown(path)}:{number}"
+    where = f"{shown(path)}:{number}"
     try:
         example = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -406,13 +227,13 @@ def tally(name: str, *, owner: str | None = None) -> tuple[int, dict[str, int]]:
     path = dataset_path(name, owner=owner)
     if not path.is_file():
         return 0, {}
-    with _locked(path, fcntl.LOCK_SH) as descriptor:
+    with locked(path, fcntl.LOCK_SH) as descriptor:
         size = os.fstat(descriptor).st_size
-        stamp = _stamp(descriptor, _complete_length(descriptor, size))
-        found = _cached(path, stamp)
+        stamp = stamp_of(descriptor, complete_length(descriptor, size))
+        found = cached_tally(path, stamp)
         if found is None:
-            found = _recount(path, _read_all(descriptor))
-            _remember(path, stamp, found)
+            found = _recount(path, read_all(descriptor))
+            remember_tally(path, stamp, found)
     return found[0], dict(sorted(found[1].items()))
 
 
@@ -427,10 +248,10 @@ def remove_last(name: str, text: str, *, owner: str | None = None) -> bool:
     path = dataset_path(name, owner=owner)
     if not path.is_file():
         return False
-    with _locked(path, fcntl.LOCK_EX) as descriptor:
-        size = _drop_partial_tail(path, descriptor)
-        before = _cached(path, _stamp(descriptor, size))
-        start = _complete_length(descriptor, size - 1) if size else 0
+    with locked(path, fcntl.LOCK_EX) as descriptor:
+        size = drop_partial_tail(path, descriptor)
+        before = cached_tally(path, stamp_of(descriptor, size))
+        start = complete_length(descriptor, size - 1) if size else 0
         last = os.pread(descriptor, size - start, start)
         try:
             removed = json.loads(last) if last.strip() else None
@@ -441,94 +262,8 @@ def remove_last(name: str, text: str, *, owner: str | None = None) -> bool:
             os.ftruncate(descriptor, start)
             os.fsync(descriptor)
             if before is None:
-                _forget(path)
+                forget_tally(path)
             else:
                 labels = before[1] - Counter(e["label"] for e in removed["entities"])
-                _remember(path, _stamp(descriptor, start), (before[0] - 1, labels))
+                remember_tally(path, stamp_of(descriptor, start), (before[0] - 1, labels))
         return removable
-
-
-def to_sentences(name: str, *, owner: str | None = None) -> list[Sentence]:
-    """The dataset as tagged sentences: each example split into sentences and words as the
-    recognizer splits text, tagged IOB2 from its entity spans, one document per example.
-
-    Sentences an entity runs across (the splitter broke inside a name, as in ``U.S. Steel``) are
-    joined, so every entity stays whole. A dataset with no examples yet has no sentences.
-    """
-    sentences = []
-    for doc_id, example in enumerate(examples(name, owner=owner)):
-        entities = sorted(example["entities"], key=lambda e: (e["start"], e["end"]))
-        for words in _joined_sentences(example["text"], entities):
-            tokens = [example["text"][a:b] for a, b in words]
-            sentences.append(Sentence(tokens, _tags(words, entities), doc_id, example["line"]))
-    return sentences
-
-
-def _joined_sentences(text: str, entities: list[dict]) -> list[list[tuple[int, int]]]:
-    """Sentences of ``text``, those an entity crosses into joined; one pass over the sentences
-    and the entities (sorted by start)."""
-    groups: list[list[tuple[int, int]]] = []
-    at = 0
-    for sentence in (s for paragraph in segment(text) for s in paragraph):
-        while at < len(entities) and entities[at]["end"] <= sentence[0][0]:
-            at += 1  # ends before this sentence, so before every later one too
-        if groups and at < len(entities) and entities[at]["start"] < groups[-1][-1][1]:
-            groups[-1].extend(sentence)
-        else:
-            groups.append(list(sentence))
-    return groups
-
-
-def _tags(words: list[tuple[int, int]], entities: list[dict]) -> list[str]:
-    """IOB2 tags of ``words`` from whole-word ``entities`` sorted by start, in one pass."""
-    tags, previous, at = [], None, 0
-    for a, b in words:
-        while at < len(entities) and entities[at]["end"] <= a:
-            at += 1
-        inside = at < len(entities) and entities[at]["start"] <= a and b <= entities[at]["end"]
-        entity = entities[at] if inside else None
-        if entity is None:
-            tags.append("O")
-        else:
-            tags.append(("I-" if entity is previous else "B-") + entity["label"])
-        previous = entity
-    return tags
-
-
-def export_conll(name: str, path: str | Path, *, owner: str | None = None) -> Path:
-    """Write the dataset as CoNLL (``word TAG`` lines, IOB2), a ``-DOCSTART- O`` line before each
-    example so document context never crosses texts; written whole or not at all."""
-    sentences = to_sentences(name, owner=owner)
-    if not sentences:
-        raise UserError(f"expected accepted examples in the dataset {name!r}, found none")
-    lines = []
-    doc_id = None
-    for sentence in sentences:
-        if sentence.doc_id != doc_id:
-            lines += ["-DOCSTART- O", ""]
-            doc_id = sentence.doc_id
-        lines += [f"{token} {tag}" for token, tag in zip(sentence.tokens, sentence.tags)] + [""]
-    return _write_whole(Path(path), "\n".join(lines) + "\n")
-
-
-def export_jsonl(name: str, path: str | Path, *, owner: str | None = None) -> Path:
-    """Write the dataset's complete examples as JSONL (one example a line), whole or not at all."""
-    found = examples(name, owner=owner)
-    if not found:
-        raise UserError(f"expected accepted examples in the dataset {name!r}, found none")
-    lines = [json.dumps({k: v for k, v in e.items() if k != "line"}, ensure_ascii=False)
-             for e in found]
-    return _write_whole(Path(path), "\n".join(lines) + "\n")
-
-
-def _write_whole(path: Path, content: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return path

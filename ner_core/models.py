@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import hub, runs
+from . import hub, hub_cache, runs
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -211,15 +211,15 @@ SNAPSHOT = "snapshot"  # what a Hub model's source remembers: the folder it was 
 def _where(source: ModelSource, purpose: str) -> tuple[str, dict]:
     """What ``from_pretrained`` reads ``source`` from, and how.
 
-    A Hub model is fetched once per resolution (``hub.fetch_model``: checked, then that revision
-    downloaded) and loads from that folder, its weights and tokenizer alike. When the Hub cannot
-    be reached it loads by id from the cache alone, instead of retrying.
+    A Hub model is fetched once per resolution (``hub_cache.fetch_model``: checked, then that
+    revision downloaded) and loads from that folder, its weights and tokenizer alike. When the Hub
+    cannot be reached it loads by id from the cache alone, instead of retrying.
     """
     if source.kind != "hub":
         return source.location, {}
     if SNAPSHOT in source._read or hub.hub_reachable():
-        folder = source.once(SNAPSHOT, lambda: hub.fetch_model(source.location, purpose,
-                                                               hub.max_model_bytes()))
+        folder = source.once(SNAPSHOT, lambda: hub_cache.fetch_model(source.location, purpose,
+                                                                     hub.max_model_bytes()))
         return str(folder), {}
     return source.location, {"local_files_only": True, "cache_dir": str(hub.cache_dir())}
 

@@ -197,9 +197,9 @@ def disk_use() -> dict[str, int]:
 
 
 def _roots() -> dict[str, Path]:
-    from . import annotations, hub, runs
+    from . import dataset_paths, hub, runs
 
-    roots = {"runs": runs.runs_dir(), "datasets": annotations.data_home(),
+    roots = {"runs": runs.runs_dir(), "datasets": dataset_paths.data_home(),
              "temporary files": temp_root(), "Hub cache": hub.cache_dir()}
     for label, where in _counted.items():
         path = where()
@@ -260,11 +260,11 @@ class DiskBudget:
                 self._measure()
             over = sum(self._use.values()) + self._allowed + adding - budget
             if over > 0:  # measure afresh: files may have gone since; then make room
-                from . import hub
+                from . import hub_cache
 
                 self._measure()
                 over = sum(self._use.values()) + adding - budget
-                if over > 0 and hub.evict_cache(over):
+                if over > 0 and hub_cache.evict_cache(over):
                     self._measure()
             used = sum(self._use.values()) + self._allowed
             if used + adding <= budget:
@@ -305,12 +305,12 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB" if size >= 50_000 else f"{size / 1e3:,.1f} kB"
 
 
-def sweep_temp(older_than: float) -> int:
-    """Remove temporary files not changed for ``older_than`` seconds (and folders left empty);
-    the bytes removed. Run on the same schedule as the web framework's cache."""
+def sweep_temp(older_than: float, root: Path | None = None) -> int:
+    """Remove the files under ``root`` (default: ``temp_root()``) not changed for ``older_than``
+    seconds, and folders left empty; the bytes removed."""
     cutoff = time.time() - older_than
     removed = 0
-    root = temp_root()
+    root = temp_root() if root is None else root
     if not root.is_dir():
         return 0
     for folder, subfolders, names in os.walk(root, topdown=False):

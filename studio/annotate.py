@@ -9,37 +9,30 @@ read here as character offsets (the pieces add up to the text) and snapped to wh
 
 Every dataset handler acts on the visitor's own datasets (``annotations``' ``owner``): on a public
 host a visitor lists, reads, exports, adds to and undoes in only theirs. A queued file's texts are
-kept on disk, in the visitor's temporary folder, by id; the page's state holds the id and how far
-the visitor got.
+kept on disk by id (``annotate_queue``); the page's state holds the id and how far the visitor
+got.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import uuid
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ner_core import annotations, tenancy
+from ner_core import annotations, dataset_export, dataset_paths, tenancy
 from ner_core.errors import UserError
-from ner_core.records import TEXT_FIELD, read_records
+from ner_core.records import TEXT_FIELD
 
 from . import access, models, training
+from .annotate_queue import drop_queue, queued, ranked, read_texts, recognized, stored_queue
 from .downloads import saved_by_content
 from .errors import shown_to_user
-from .models import MAX_CHARS, recognize
+from .models import recognize
 from .uploads import choose_field as text_fields
-from .uploads import uploaded
 from .views import color_map, entities_of, pairs, tokens
 
 DEFAULT_DATASET = "corrections"
-MAX_QUEUE = 200  # texts of a file recognized and ranked at once: a minute or so on 2 CPU cores
-MAX_QUEUE_CHARS = 1_000_000  # characters of a file's texts queued at once
-QUEUE_CHUNK = 16  # texts recognized in one step of the queue's progress
 NEW_SPAN = "label"  # what the frontend calls a span selected but not yet given a type
 ENTITY_COLUMNS = ["type", "text", "start", "end"]
 COUNT_COLUMNS = ["type", "entities"]
@@ -51,9 +44,7 @@ QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
 EXPORTS = "exports"  # a visitor's exports, in their temporary folder
-QUEUES = "annotate-queues"  # a visitor's queued files, in their temporary folder
 SUGGESTING, QUEUEING = "suggestion", "file queue"  # heavy calls, as a refusal names them
-_QUEUE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _view(current: dict):
@@ -115,57 +106,6 @@ def suggest_text(text: str, model: str, queue: dict | None = None,
             "Pasted text.")
 
 
-def ranked(texts: list[tuple[int, str]], found: list[list[dict]]) -> list[dict]:
-    """Texts least sure first: by their lowest entity score (1.0 without entities), then line.
-
-    >>> [t["line"] for t in ranked([(1, "a"), (2, "b"), (3, "c")],
-    ...                            [[], [{"score": 0.9}], [{"score": 0.4}, {"score": 0.99}]])]
-    [3, 2, 1]
-    """
-    items = [{"line": line, "text": text, "entities": entities,
-              "least": min((e["score"] for e in entities), default=1.0)}
-             for (line, text), entities in zip(texts, found)]
-    return sorted(items, key=lambda item: (item["least"], item["line"]))
-
-
-def read_texts(path: str, text_field: str) -> tuple[list[tuple[int, str]], str]:
-    """(line, text) of a file's first texts, at most ``MAX_QUEUE`` of them and
-    ``MAX_QUEUE_CHARS`` characters, and a note on what was left out."""
-    skipped: list[int] = []
-    texts: list[tuple[int, str]] = []
-    chars, more = 0, False
-    with uploaded(path) as name:
-        for record in read_records(path, text_field or TEXT_FIELD, max_chars=MAX_CHARS,
-                                   on_skip=skipped.append):
-            if not record.text.strip():
-                continue
-            if len(texts) == MAX_QUEUE or (texts and chars + len(record.text) > MAX_QUEUE_CHARS):
-                more = True
-                break
-            texts.append((record.line, record.text))
-            chars += len(record.text)
-    if not texts:
-        raise UserError(f"{name}: expected at least one text, found none")
-    notes = []
-    if more:
-        notes.append(f"the first {len(texts)} texts are queued" if len(texts) == MAX_QUEUE else
-                     f"the first {len(texts)} texts are queued: with the next one the queue "
-                     f"would pass {MAX_QUEUE_CHARS:,} characters")
-    if skipped:
-        notes.append(f"{len(skipped)} texts over {MAX_CHARS:,} characters left out")
-    return texts, "; ".join(notes)
-
-
-def recognized(recognizer, texts: list[str], progress) -> list[list[dict]]:
-    """The entities of each text, ``QUEUE_CHUNK`` texts at a time with progress."""
-    found: list[list[dict]] = []
-    progress((0, len(texts)), unit="texts")
-    for start in range(0, len(texts), QUEUE_CHUNK):
-        found += recognizer.recognize_batch(texts[start:start + QUEUE_CHUNK])
-        progress((len(found), len(texts)), unit="texts")
-    return found
-
-
 @shown_to_user
 def queue_file(path: str | None, text_field: str, model: str, queue: dict | None = None,
                progress=gr.Progress(), profile: gr.OAuthProfile | None = None,
@@ -182,47 +122,6 @@ def queue_file(path: str | None, text_field: str, model: str, queue: dict | None
     stored = stored_queue(owner, [{**item, "model": name} for item in ranked(texts, found)])
     return _next(stored, f"Queued {len(texts)} texts of `{Path(path).name}`"
                          + (f" ({left_out})" if left_out else "") + ".")
-
-
-def _queue_path(queue: dict) -> Path:
-    if not _QUEUE_ID.fullmatch(queue["id"]):
-        raise ValueError(f"not a queue id: {queue['id']!r}")
-    return tenancy.tenant_temp(queue["owner"], QUEUES) / f"{queue['id']}.json"
-
-
-def stored_queue(owner: str | None, items: list[dict]) -> dict | None:
-    """The page's state of a queue of ``items``: they are written to a file of ``owner``'s, the
-    state names it by id and says how many were shown (``None`` for no items)."""
-    if not items:
-        return None
-    queue = {"owner": owner, "id": uuid.uuid4().hex, "at": 0}
-    content = json.dumps(items, ensure_ascii=False).encode("utf-8")
-    tenancy.check_room(len(content), "this queue")
-    path = _queue_path(queue)
-    staging = path.with_name(f".{path.name}")
-    staging.write_bytes(content)
-    os.replace(staging, path)
-    return queue
-
-
-def queued(queue: dict | None) -> list[dict]:
-    """The texts of ``queue`` not yet shown; none once its file is gone (swept as old)."""
-    if not queue:
-        return []
-    path = _queue_path(queue)
-    try:
-        items = json.loads(path.read_bytes())
-        os.utime(path)  # in use: the sweep of temporary files goes by age
-    except FileNotFoundError:
-        return []
-    return items[queue["at"]:]
-
-
-def drop_queue(queue: dict | None) -> None:
-    """Remove the file of ``queue`` (also the state's ``delete_callback``: a page closed or
-    expired)."""
-    if queue:
-        _queue_path(queue).unlink(missing_ok=True)
 
 
 def _next(queue: dict | None, said: str = ""):
@@ -324,7 +223,7 @@ def dataset_view(name: str, owner: str | None):
     it (a name, never where it is kept)."""
     accepted, tally = annotations.tally(name, owner=owner)
     table = pd.DataFrame(list(tally.items()), columns=COUNT_COLUMNS)
-    names = sorted({*annotations.dataset_names(owner=owner), name})
+    names = sorted({*dataset_paths.dataset_names(owner=owner), name})
     said = f"`{name}`: {accepted} accepted texts, {sum(tally.values())} entities"
     return gr.Dropdown(choices=names, value=name), table, said
 
@@ -332,7 +231,7 @@ def dataset_view(name: str, owner: str | None):
 @shown_to_user
 def show_dataset(name: str, profile: gr.OAuthProfile | None = None, request: gr.Request = None):
     owner = _owner(access.visitor(profile, request))
-    annotations.dataset_path(name, owner=owner)  # refuses a name the visitor may not use
+    dataset_paths.dataset_path(name, owner=owner)  # refuses a name the visitor may not use
     return dataset_view(name, owner)
 
 
@@ -340,7 +239,7 @@ def _download(name: str, suffix: str, export, who: access.Visitor) -> str:
     """The dataset exported into a file named after it, in a folder named by its content among
     the visitor's temporary files."""
     owner = _owner(who)
-    path = annotations.dataset_path(name, owner=owner)
+    path = dataset_paths.dataset_path(name, owner=owner)
     tenancy.check_room(path.stat().st_size if path.is_file() else 0, "this export")
     file = f"{name.rpartition('/')[2]}{suffix}"
     folder = saved_by_content(tenancy.tenant_temp(owner, EXPORTS),
@@ -352,13 +251,15 @@ def _download(name: str, suffix: str, export, who: access.Visitor) -> str:
 def export_dataset(dataset: str, profile: gr.OAuthProfile | None = None,
                    request: gr.Request = None) -> str:
     """The dataset as a CoNLL file (IOB2, ``-DOCSTART-`` between texts)."""
-    return _download(dataset, ".conll", annotations.export_conll, access.visitor(profile, request))
+    return _download(dataset, ".conll", dataset_export.export_conll,
+                     access.visitor(profile, request))
 
 
 @shown_to_user
 def export_jsonl(dataset: str, profile: gr.OAuthProfile | None = None,
                  request: gr.Request = None) -> str:
-    return _download(dataset, ".jsonl", annotations.export_jsonl, access.visitor(profile, request))
+    return _download(dataset, ".jsonl", dataset_export.export_jsonl,
+                     access.visitor(profile, request))
 
 
 @shown_to_user
@@ -367,7 +268,7 @@ def fine_tune_on(dataset: str, current: dict, model: str, profile: gr.OAuthProfi
     """The Fine-tune tab set to train the corrected model on this dataset, with replay: the form
     holds what that run would use (``training.fill_for_dataset``)."""
     who = access.visitor(profile, request)
-    annotations.dataset_path(dataset, owner=_owner(who))
+    dataset_paths.dataset_path(dataset, owner=_owner(who))
     base = current["model"] or model
     return (*training.fill_for_dataset(dataset, base, who=who),
             f"The Fine-tune tab is set to train `{base}` on `{dataset}`: open it to start.")

@@ -84,12 +84,12 @@ class TrainingData:
                 self.validation_name = Path(validation_file).name
             self.train_sentences = len(self._splits["train"])
         elif source == "dataset":
-            from ner_core import annotations
+            from ner_core import dataset_export
 
             if not dataset:
                 raise UserError("choose a dataset of accepted corrections (made in the Annotate "
                                 "tab), or other data")
-            sentences = annotations.to_sentences(dataset, owner=owner)
+            sentences = dataset_export.to_sentences(dataset, owner=owner)
             if not sentences:
                 raise UserError(f"the dataset {dataset!r} holds no accepted examples yet; accept "
                                 "some in the Annotate tab first")

@@ -16,7 +16,7 @@ from dataclasses import fields
 import gradio as gr
 import pandas as pd
 
-from ner_core import TrainConfig, annotations, hub, models, runs, tenancy
+from ner_core import TrainConfig, dataset_paths, hub, models, runs, tenancy
 from ner_core.config import field_types
 from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, JobSnapshot
@@ -58,7 +58,7 @@ def _widget(name: str) -> gr.components.Component:
 def list_datasets(chosen: str | None, profile: gr.OAuthProfile | None = None,
                   request: gr.Request = None):
     """The visitor's datasets of accepted corrections."""
-    names = annotations.dataset_names(owner=access.visitor(profile, request).identity)
+    names = dataset_paths.dataset_names(owner=access.visitor(profile, request).identity)
     return gr.Dropdown(choices=names, value=chosen if chosen in names else None)
 
 

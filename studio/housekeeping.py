@@ -55,7 +55,8 @@ def start_up() -> None:
 @asynccontextmanager
 async def lifespan(app):
     """The app's lifespan (``launch(app_kwargs={"lifespan": lifespan})``): sweeps the tabs'
-    temporary files on Gradio's schedule for its own cache, while the server runs."""
+    temporary files and Gradio's cache on Gradio's schedule for its cache, while the server
+    runs."""
     every, age = delete_cache()
 
     async def sweep() -> None:
@@ -63,6 +64,9 @@ async def lifespan(app):
             await asyncio.sleep(every)
             try:
                 await asyncio.to_thread(tenancy.sweep_temp, age)
+                # Gradio's own schedule was seen to stop removing files under load (its task
+                # ends at its first error), leaving its cache to grow; this sweep goes on.
+                await asyncio.to_thread(tenancy.sweep_temp, age, uploads_folder())
             except OSError as error:  # a file system that refuses: said, and tried again later
                 logger.warning("could not sweep the temporary files: %s", error)
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from ner_core import Recognizer, hub, list_runs, models, runs, tenancy
+from ner_core import Recognizer, hub, hub_check, list_runs, models, runs, tenancy
 from ner_core.errors import UserError
 from ner_core.models import resolve
 from ner_core.utf8 import check_text
@@ -60,7 +60,7 @@ def pick(choice: str | None, hub_id: str | None, *, who: access.Visitor | None =
         hub.check_hub_use(hub_id, who.username if who is not None else None)
         limit = hub.max_model_bytes()
         if limit is not None and hub.hub_reachable():
-            hub.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
+            hub_check.check_hub_model(hub_id, limit, "inference")  # before anything is downloaded
         return hub_id
     choices = model_choices(who)
     if not choice:

@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ner_core import annotations, hub, models, runs, tenancy
+from ner_core import dataset_paths, hub, hub_check, models, runs, tenancy
 from ner_core.config import CONTINUE, PRESETS, field_types, typed_value
 from ner_core.errors import UserError
 from ner_core.jobs import JobSnapshot
@@ -99,7 +99,7 @@ def _base_model(base: str | None, base_hub_id: str | None, who: access.Visitor |
         hub.check_hub_use(base_model, who.username if who is not None else None)
         limit = hub.max_model_bytes()
         if limit is not None and hub.hub_reachable():
-            hub.check_hub_model(base_model, limit, "training")
+            hub_check.check_hub_model(base_model, limit, "training")
     return base_model
 
 
@@ -155,7 +155,7 @@ def fill_for_dataset(dataset: str, base: str, who: access.Visitor | None = None)
     ``dataset``, with CoNLL-2003 replayed: values for ``page.FineTuneForm.settings``. The
     datasets offered are those of ``who``."""
     owner = who.identity if who is not None else None
-    names = sorted({*annotations.dataset_names(owner=owner), dataset})
+    names = sorted({*dataset_paths.dataset_names(owner=owner), dataset})
     return ["dataset", gr.Dropdown(choices=names, value=dataset), base, True, AUTO,
             *form_values(base, AUTO)]
 

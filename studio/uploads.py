@@ -25,11 +25,12 @@ def uploaded(path: str) -> Iterator[str]:
     while), over ``UPLOAD_LIMIT_BYTES``, or while the disk is over its budget; every
     ``UserError`` names the file (given as the target) instead of its temporary path."""
     name = Path(path).name
+    gone = UserError(f"{name}: this upload is no longer on the server (uploads are kept for a "
+                     "while only); upload the file again")
     try:
         size = Path(path).stat().st_size
     except FileNotFoundError:
-        raise UserError(f"{name}: this upload is no longer on the server (uploads are kept for a "
-                        "while only); upload the file again") from None
+        raise gone from None
     if size > UPLOAD_LIMIT_BYTES:
         raise UserError(f"{name}: expected at most {UPLOAD_LIMIT_BYTES // 2**20} MB, "
                         f"found {size / 2**20:.1f} MB")
@@ -37,6 +38,8 @@ def uploaded(path: str) -> Iterator[str]:
     try:
         yield name
     except UserError as error:
+        if not Path(path).exists():  # swept while it was read
+            raise gone from None
         raise UserError(str(error).replace(str(Path(path)), name)) from None
 
 

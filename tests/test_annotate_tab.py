@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError
 
 from ner_core import annotations, hub, preset, tenancy
 from ner_core.data import read_conll
-from studio import annotate, models
+from studio import annotate, annotate_queue, models
 from studio.training import FORM
 
 TEXT = "anna weber spoke. She visited berlin."
@@ -75,24 +75,24 @@ def test_tokens_hold_one_line_each_and_read_back_to_the_entities(text, entities)
 
 
 def test_a_file_of_more_texts_than_the_queue_holds_is_cut_and_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(annotate, "MAX_QUEUE", 2)
+    monkeypatch.setattr(annotate_queue, "MAX_QUEUE", 2)
     path = tmp_path / "texts.txt"
     path.write_text("one\ntwo\n")
-    assert annotate.read_texts(str(path), "text") == ([(1, "one"), (2, "two")], "")
+    assert annotate_queue.read_texts(str(path), "text") == ([(1, "one"), (2, "two")], "")
     path.write_text("one\n\ntwo\nthree\n")
-    assert annotate.read_texts(str(path), "text") \
+    assert annotate_queue.read_texts(str(path), "text") \
         == ([(1, "one"), (3, "two")], "the first 2 texts are queued")
 
 
 def test_a_file_is_queued_up_to_a_number_of_characters_and_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(annotate, "MAX_QUEUE_CHARS", 7)
+    monkeypatch.setattr(annotate_queue, "MAX_QUEUE_CHARS", 7)
     path = tmp_path / "texts.txt"
     path.write_text("one\ntwo\nthree\n")
-    assert annotate.read_texts(str(path), "text") == (
+    assert annotate_queue.read_texts(str(path), "text") == (
         [(1, "one"), (2, "two")],
         "the first 2 texts are queued: with the next one the queue would pass 7 characters")
-    monkeypatch.setattr(annotate, "MAX_QUEUE_CHARS", 2)  # the first text is always queued
-    assert annotate.read_texts(str(path), "text")[0] == [(1, "one")]
+    monkeypatch.setattr(annotate_queue, "MAX_QUEUE_CHARS", 2)  # the first text is always queued
+    assert annotate_queue.read_texts(str(path), "text")[0] == [(1, "one")]
 
 
 def test_tokens_of_another_text_read_as_none():
@@ -222,8 +222,9 @@ def test_accept_refuses_a_span_without_a_type_and_nothing_at_all(biased):
 def test_ranked_puts_the_least_sure_first_and_texts_without_entities_last():
     texts = [(1, "a"), (2, "b"), (3, "c"), (5, "d"), (6, "e")]
     found = [[], [{"score": 0.9}], [{"score": 0.99}, {"score": 0.4}], [{"score": 0.9}], []]
-    assert [item["line"] for item in annotate.ranked(texts, found)] == [3, 2, 5, 1, 6]
-    assert [item["least"] for item in annotate.ranked(texts, found)] == [0.4, 0.9, 0.9, 1.0, 1.0]
+    queue = annotate_queue.ranked(texts, found)
+    assert [item["line"] for item in queue] == [3, 2, 5, 1, 6]
+    assert [item["least"] for item in queue] == [0.4, 0.9, 0.9, 1.0, 1.0]
 
 
 def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
@@ -239,7 +240,7 @@ def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
                                  "texts come least sure first")
     # The page keeps where the texts are and how far it got; the texts are on disk.
     assert set(queue) == {"owner", "id", "at"} and queue["at"] == 1
-    [kept] = (tenancy.temp_root() / "local" / annotate.QUEUES).iterdir()
+    [kept] = (tenancy.temp_root() / "local" / annotate_queue.QUEUES).iterdir()
     assert kept.name == f"{queue['id']}.json"
     current, queue, text, *_ = annotate.skip_current(queue)
     assert current["line"] == 4 and [e["text"] for e in current["entities"]] \
@@ -263,7 +264,7 @@ def test_undo_puts_the_accepted_and_the_shown_text_back_in_front_of_the_queue(bi
 
 
 def test_a_file_is_recognized_in_chunks_with_progress(biased, tmp_path, monkeypatch):
-    monkeypatch.setattr(annotate, "QUEUE_CHUNK", 2)
+    monkeypatch.setattr(annotate_queue, "QUEUE_CHUNK", 2)
     path = tmp_path / "texts.txt"
     path.write_text("".join(f"text {n}.\n" for n in range(5)))
     recognizer = models.recognizer(biased)
@@ -271,8 +272,8 @@ def test_a_file_is_recognized_in_chunks_with_progress(biased, tmp_path, monkeypa
     whole = recognizer.recognize_batch
     monkeypatch.setattr(recognizer, "recognize_batch",
                         lambda texts: batches.append(len(texts)) or whole(texts))
-    found = annotate.recognized(recognizer, [f"text {n}." for n in range(5)],
-                                lambda done, unit: reported.append(done))
+    found = annotate_queue.recognized(recognizer, [f"text {n}." for n in range(5)],
+                                      lambda done, unit: reported.append(done))
     assert batches == [2, 2, 1] and reported == [(0, 5), (2, 5), (4, 5), (5, 5)]
     assert [len(entities) for entities in found] == [1] * 5
     batches.clear()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ner_core import annotations
+from ner_core import annotations, dataset_export, dataset_paths
 from ner_core.data import read_conll
 from ner_core.labels import spans
 from ner_core.text import split_words
@@ -34,7 +34,7 @@ def entity(start: int, end: int, label: str) -> dict:
 
 @pytest.mark.parametrize("name", ["corrections", "run-2.1", "A_b", "x" * 100])
 def test_dataset_names_of_letters_digits_and_punctuation_pass(name):
-    assert annotations.check_name(name) == name
+    assert dataset_paths.check_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "a b", "x" * 101, "é", None,
@@ -42,12 +42,12 @@ def test_dataset_names_of_letters_digits_and_punctuation_pass(name):
 def test_path_like_dataset_names_are_refused(name):
     with pytest.raises(ValueError, match=r"^expected a dataset name of letters, digits, '-', '_' "
                                          r"and '\.', found " + re.escape(repr(name)) + "$"):
-        annotations.check_name(name)
+        dataset_paths.check_name(name)
 
 
 def test_data_home_is_beside_the_runs_without_the_variable(monkeypatch, runs_dir):
     monkeypatch.delenv("NER_DATA_HOME")
-    assert annotations.data_home() == runs_dir.parent / "datasets"
+    assert dataset_paths.data_home() == runs_dir.parent / "datasets"
 
 
 def test_snap_widens_cut_words_and_trims_spaces():
@@ -156,7 +156,7 @@ def test_append_returns_counts_and_writes_one_line_per_accept(data_home):
     assert first["model"] == "tiny" and json.loads(lines[1])["entities"] == []
     assert first["entities"] == [{"start": 0, "end": 10, "label": "PER", "text": "Anna Weber"},
                                  {"start": 19, "end": 25, "label": "LOC", "text": "Berlin"}]
-    assert annotations.dataset_names() == ["fixes"]
+    assert dataset_paths.dataset_names() == ["fixes"]
     assert annotations.counts("fixes") == {"LOC": 3, "PER": 1}
     assert [e["text"] for e in annotations.examples("fixes")] \
         == ["Anna Weber visited Berlin.", "Nothing to see here.", "Berlin and Oslo."]
@@ -174,13 +174,13 @@ def test_append_refuses_texts_it_cannot_keep(text, message, data_home):
 
 def test_a_missing_dataset_has_no_examples_and_cannot_be_exported(tmp_path):
     assert annotations.examples("never") == [] and annotations.counts("never") == {}
-    assert annotations.to_sentences("never") == []
+    assert dataset_export.to_sentences("never") == []
     with pytest.raises(ValueError, match="^expected accepted examples in the dataset 'never', "
                                          "found none$"):
-        annotations.export_conll("never", tmp_path / "never.conll")
+        dataset_export.export_conll("never", tmp_path / "never.conll")
     with pytest.raises(ValueError, match="^expected accepted examples in the dataset 'never', "
                                          "found none$"):
-        annotations.export_jsonl("never", tmp_path / "never.jsonl")
+        dataset_export.export_jsonl("never", tmp_path / "never.jsonl")
 
 
 N_WRITERS, M_LINES = 6, 25
@@ -240,7 +240,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped_then_dropped(data_home, caplog):
         assert [e["text"] for e in annotations.examples("crashy")] == ["Anna left."]
     assert "crashy.jsonl:2: ignored an example cut short by a crash" in caplog.text
 
-    with caplog.at_level(logging.WARNING, logger="ner_core.annotations"):
+    with caplog.at_level(logging.WARNING, logger="ner_core.dataset_file"):
         assert annotations.append("crashy", "Oslo is cold.", [entity(0, 4, "LOC")]) \
             == {"LOC": 1, "PER": 1}
     assert "dropped 44 bytes of an example cut short by a crash" in caplog.text
@@ -312,7 +312,7 @@ def test_to_sentences_tags_iob2_one_document_per_example():
                        [entity(0, 10, "PER"), entity(15, 17, "PER"), entity(24, 33, "ORG")])
     annotations.append("tags", "Berlin", [entity(0, 6, "LOC")])
 
-    found = annotations.to_sentences("tags")
+    found = dataset_export.to_sentences("tags")
     assert [(s.tokens, s.tags, s.doc_id) for s in found] == [
         (["Anna", "Weber", "met", "Li", "."], ["B-PER", "I-PER", "O", "B-PER", "O"], 0),
         (["Then", "Acme", "Corp", "left", "."], ["O", "B-ORG", "I-ORG", "O", "O"], 0),
@@ -322,7 +322,7 @@ def test_to_sentences_tags_iob2_one_document_per_example():
 
 def test_adjacent_entities_of_one_type_stay_apart():
     annotations.append("adjacent", "Anna Weber", [entity(0, 4, "PER"), entity(5, 10, "PER")])
-    assert annotations.to_sentences("adjacent")[0].tags == ["B-PER", "B-PER"]
+    assert dataset_export.to_sentences("adjacent")[0].tags == ["B-PER", "B-PER"]
 
 
 AWKWARD = [
@@ -376,7 +376,7 @@ def test_export_conll_reads_back_to_the_same_entities(tmp_path):
         expected.append(annotations.snap(text, given)[0])
     assert [e["text"] for e in expected[1]] == ["U.S. Steel", "Ça va!", "Acme & Co."]
 
-    path = annotations.export_conll("awkward", tmp_path / "out" / "awkward.conll")
+    path = dataset_export.export_conll("awkward", tmp_path / "out" / "awkward.conll")
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[:3] == ["-DOCSTART- O", "", "Müller-Lüdenscheid B-PER"]
     assert lines.count("-DOCSTART- O") == len(AWKWARD)
@@ -384,12 +384,12 @@ def test_export_conll_reads_back_to_the_same_entities(tmp_path):
     assert conll.scheme == "IOB2"
     assert read_back(path, [t for t, _, _ in AWKWARD]) == expected
     assert [(s.tokens, s.tags) for s in conll.sentences] \
-        == [(s.tokens, s.tags) for s in annotations.to_sentences("awkward")]
+        == [(s.tokens, s.tags) for s in dataset_export.to_sentences("awkward")]
 
 
 def test_export_jsonl_holds_the_examples(tmp_path):
     annotations.append("plain", "Anna left.", [entity(0, 4, "PER")], "tiny")
-    path = annotations.export_jsonl("plain", tmp_path / "plain.jsonl")
+    path = dataset_export.export_jsonl("plain", tmp_path / "plain.jsonl")
     [line] = path.read_text(encoding="utf-8").splitlines()
     example = json.loads(line)
     assert example["text"] == "Anna left." and example["model"] == "tiny"

@@ -16,9 +16,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from ner_core import annotations, hub, tenancy
+from ner_core import annotations, dataset_export, dataset_paths, hub, tenancy
 from ner_core.errors import UserError
-from studio import annotate
+from studio import annotate, annotate_queue
 from studio import data as studio_data
 
 SETTINGS = ("SPACE_ID", "SPACE_AUTHOR_NAME", "NER_PUBLIC", "GRADIO_SHARE", "GRADIO_SERVER_NAME",
@@ -82,9 +82,9 @@ def test_two_visitors_datasets_of_one_name_are_apart(public):
     assert (public / "u-alice" / "corrections.jsonl").is_file()
     assert (public / tenancy.tenant_key(BOB) / "corrections.jsonl").is_file()
     assert not (public / "corrections.jsonl").exists()
-    assert annotations.dataset_names(owner=ALICE) == annotations.dataset_names(owner=BOB) \
+    assert dataset_paths.dataset_names(owner=ALICE) == dataset_paths.dataset_names(owner=BOB) \
         == ["corrections"]
-    assert annotations.dataset_names() == []  # the host's own: none yet
+    assert dataset_paths.dataset_names() == []  # the host's own: none yet
     assert [e["text"] for e in annotations.examples("corrections", owner=BOB)] == ["Oslo."]
     assert annotations.tally("corrections", owner=ALICE) == (1, {"LOC": 1, "PER": 1})
 
@@ -95,18 +95,18 @@ def test_a_visitor_cannot_reach_another_visitors_dataset(public, tmp_path):
                  lambda: annotations.counts("u-alice/corrections", owner=BOB),
                  lambda: annotations.append("u-alice/corrections", "Hi.", [], owner=BOB),
                  lambda: annotations.remove_last("u-alice/corrections", TEXT, owner=BOB),
-                 lambda: annotations.to_sentences("u-alice/corrections", owner=BOB),
-                 lambda: annotations.export_conll("u-alice/corrections", tmp_path / "x.conll",
-                                                  owner=BOB),
-                 lambda: annotations.export_jsonl("u-alice/corrections", tmp_path / "x.jsonl",
-                                                  owner=BOB)):
+                 lambda: dataset_export.to_sentences("u-alice/corrections", owner=BOB),
+                 lambda: dataset_export.export_conll("u-alice/corrections", tmp_path / "x.conll",
+                                                     owner=BOB),
+                 lambda: dataset_export.export_jsonl("u-alice/corrections", tmp_path / "x.jsonl",
+                                                     owner=BOB)):
         with pytest.raises(UserError, match=f"^{re.escape(OTHERS)}$"):
             call()
     # Under its own name, bob's dataset of that name is another one.
     assert annotations.remove_last("corrections", TEXT, owner=BOB) is False
     with pytest.raises(UserError, match="^expected accepted examples in the dataset "
                                         "'corrections', found none$"):
-        annotations.export_jsonl("corrections", tmp_path / "x.jsonl", owner=BOB)
+        dataset_export.export_jsonl("corrections", tmp_path / "x.jsonl", owner=BOB)
     assert texts_of(public / "u-alice" / "corrections.jsonl") == [TEXT]
     assert not (tmp_path / "x.jsonl").exists()
 
@@ -119,20 +119,20 @@ def test_an_admin_lists_every_tenants_datasets_and_manages_them(public, monkeypa
     annotations.append("corrections", "Kyoto.", [], owner=BOB)
 
     bob_key = tenancy.tenant_key(BOB)
-    assert annotations.dataset_names(owner="carol") \
+    assert dataset_paths.dataset_names(owner="carol") \
         == ["mine", "local/cli", f"{bob_key}/corrections", "u-alice/corrections"]
-    path = annotations.export_jsonl("u-alice/corrections", tmp_path / "alice.jsonl",
-                                    owner="carol")
+    path = dataset_export.export_jsonl("u-alice/corrections", tmp_path / "alice.jsonl",
+                                       owner="carol")
     assert texts_of(path) == [TEXT]
     assert annotations.append("u-alice/corrections", "Li Wei.", [], owner="carol") \
         == {"LOC": 1, "PER": 1}
     assert annotations.remove_last("u-alice/corrections", "Li Wei.", owner="carol") is True
     assert annotations.examples("local/cli", owner="carol")[0]["text"] == "Lima."
     # Nobody else sees them; a name that is not a tenant's folder is refused, even for an admin.
-    assert annotations.dataset_names(owner=ALICE) == ["corrections"]
+    assert dataset_paths.dataset_names(owner=ALICE) == ["corrections"]
     for bad in ("../corrections", "u-alice/../x", "u-alice/x\n", "tmp/x"):
         with pytest.raises(UserError, match="^expected "):
-            annotations.dataset_path(bad, owner="carol")
+            dataset_paths.dataset_path(bad, owner="carol")
 
 
 def test_names_are_checked_whole(public):
@@ -152,7 +152,7 @@ def test_past_the_number_of_datasets_a_new_one_is_refused(public, monkeypatch):
     with pytest.raises(UserError, match=r"^expected at most 2 datasets of yours on this server "
                                         r"\(NER_MAX_DATASETS\), found 3$"):
         annotations.append("three", TEXT, [], owner=ALICE)
-    assert annotations.dataset_names(owner=ALICE) == ["one", "two"]
+    assert dataset_paths.dataset_names(owner=ALICE) == ["one", "two"]
     annotations.append("two", TEXT, [], owner=ALICE)  # an existing one takes more
     annotations.append("three", TEXT, [], owner=BOB)  # per owner
 
@@ -170,7 +170,7 @@ def test_an_example_past_its_limits_is_refused(public, monkeypatch, setting, tex
     monkeypatch.setenv(*setting.split("="))
     with pytest.raises(UserError, match=message):
         annotations.append("corrections", text, entities, owner=ALICE)
-    assert annotations.dataset_names(owner=ALICE) == []
+    assert dataset_paths.dataset_names(owner=ALICE) == []
 
 
 def test_past_the_number_of_examples_the_dataset_takes_no_more(public, monkeypatch):
@@ -205,7 +205,8 @@ def test_off_a_public_host_every_dataset_is_the_local_users(public, monkeypatch)
     annotations.append("corrections", TEXT, ENTITIES, owner=ALICE)
     annotations.append("corrections", "Oslo.", [], owner=BOB)
     assert texts_of(public / "corrections.jsonl") == [TEXT, "Oslo."]
-    assert annotations.dataset_names(owner=BOB) == annotations.dataset_names() == ["corrections"]
+    assert dataset_paths.dataset_names(owner=BOB) == dataset_paths.dataset_names() \
+        == ["corrections"]
     with pytest.raises(UserError, match=r"^expected a dataset name of letters, digits, '-', '_' "
                                         r"and '\.', found 'u-alice/corrections'$"):
         annotations.examples("u-alice/corrections", owner="carol")
@@ -264,7 +265,8 @@ def test_the_tab_accepts_and_undoes_in_the_visitors_own_dataset(public):
     assert undone[3] == TEXT and path.read_text() == ""
     # The undone text waits in a queue kept in bob's temporary folder.
     assert undone[2] is None  # nothing else was queued
-    assert not list((tenancy.temp_root() / tenancy.tenant_key(BOB) / annotate.QUEUES).iterdir())
+    queues = tenancy.temp_root() / tenancy.tenant_key(BOB) / annotate_queue.QUEUES
+    assert not list(queues.iterdir())
 
 
 def test_an_admin_lists_and_exports_another_visitors_dataset_in_the_tab(public, monkeypatch):

@@ -21,7 +21,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import filter_repo_objects
 
-from ner_core import hub, models, tenancy
+from ner_core import hub, hub_cache, models, tenancy
 from ner_core.errors import UserError
 from ner_core.inference import Recognizer
 
@@ -154,7 +154,7 @@ LOADED = ["config.json", "model.safetensors", "sentencepiece.bpe.model", "specia
 
 def test_the_checked_revision_downloads_with_only_the_files_loading_needs(fake_hub, cache):
     sha = fake_hub.publish("owner/model", EVERYTHING)
-    folder = hub.fetch_model("owner/model", "inference", 10_000)
+    folder = hub_cache.fetch_model("owner/model", "inference", 10_000)
     assert folder == snapshot(cache, "owner/model", sha)
     assert fake_hub.described == ["owner/model"]  # asked once
     assert fake_hub.downloads == [("owner/model", sha, LOADED)]
@@ -162,7 +162,7 @@ def test_the_checked_revision_downloads_with_only_the_files_loading_needs(fake_h
     # Offline, the model now loads by its id from the cache: its current revision is recorded.
     assert hub.is_cached("owner/model")
     # Already in the cache whole: asked again, not downloaded again.
-    assert hub.fetch_model("owner/model", "inference", 10_000) == folder
+    assert hub_cache.fetch_model("owner/model", "inference", 10_000) == folder
     assert len(fake_hub.downloads) == 1 and fake_hub.described == ["owner/model"] * 2
 
 
@@ -188,9 +188,9 @@ def test_tokenizer_files_and_shards_in_subfolders_count_against_the_limit(fake_h
                                         f"here, found {total:,} bytes in the {loaded} files that "
                                         "loading it needs \\(weights, configuration and "
                                         "tokenizer\\)$"):
-        hub.fetch_model("owner/model", "inference", 1_000)
+        hub_cache.fetch_model("owner/model", "inference", 1_000)
     assert fake_hub.downloads == []
-    assert hub.fetch_model("owner/model", "inference", total) is not None  # exactly the limit
+    assert hub_cache.fetch_model("owner/model", "inference", total) is not None  # exactly the limit
     assert len(fake_hub.downloads[0][2]) == loaded
 
 
@@ -202,7 +202,7 @@ def sharded(shards: dict[str, bytes], named: list) -> dict[str, bytes]:
 def test_the_shards_an_index_names_download_with_it_at_the_checked_revision(fake_hub, cache):
     shards = {"weights/part-1.safetensors": b"a" * 600, "weights/part-2.safetensors": b"b" * 600}
     sha = fake_hub.publish("owner/sharded", sharded(shards, [*shards, *shards]))
-    folder = hub.fetch_model("owner/sharded", "training", 3_000)
+    folder = hub_cache.fetch_model("owner/sharded", "training", 3_000)
     assert fake_hub.small == [("owner/sharded", "model.safetensors.index.json", sha)]
     assert fake_hub.downloads == [("owner/sharded", sha, [
         "config.json", "model.safetensors.index.json", *sorted(shards)])]
@@ -221,7 +221,7 @@ def test_the_shards_an_index_names_download_with_it_at_the_checked_revision(fake
 def test_an_index_naming_what_the_repository_lacks_is_refused(fake_hub, named, message):
     fake_hub.publish("owner/sharded", sharded({"weights/part-1.safetensors": b"a"}, named))
     with pytest.raises(UserError, match=message):
-        hub.fetch_model("owner/sharded", "training", None)
+        hub_cache.fetch_model("owner/sharded", "training", None)
     assert fake_hub.downloads == []
 
 
@@ -264,7 +264,7 @@ def fetch_in_threads(repos: list[str]) -> list:
     def fetch(i: int) -> None:
         start.wait()
         try:
-            results[i] = hub.fetch_model(repos[i], "inference", None)
+            results[i] = hub_cache.fetch_model(repos[i], "inference", None)
         except UserError as error:
             results[i] = error
 
@@ -291,12 +291,12 @@ def test_fetches_at_once_download_one_at_a_time(fake_hub, cache):
 
 
 def test_a_fetch_that_would_wait_too_long_is_refused_in_words(fake_hub, monkeypatch):
-    monkeypatch.setattr(hub, "DOWNLOAD_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(hub_cache, "DOWNLOAD_WAIT_SECONDS", 0.2)
     release = threading.Event()
     fake_hub.during = lambda: release.wait(10)
     fake_hub.publish("owner/slow", {"config.json": b"{}", "model.safetensors": b"s"})
     fake_hub.publish("owner/next", {"config.json": b"{}", "model.safetensors": b"n"})
-    first = threading.Thread(target=hub.fetch_model, args=("owner/slow", "inference", None))
+    first = threading.Thread(target=hub_cache.fetch_model, args=("owner/slow", "inference", None))
     first.start()
     while fake_hub.running == 0 and first.is_alive():
         time.sleep(0.01)
@@ -305,12 +305,12 @@ def test_a_fetch_that_would_wait_too_long_is_refused_in_words(fake_hub, monkeypa
                                             "from the Hub has taken over 0 s so far, and this "
                                             "server downloads one model at a time; try again in "
                                             "a few minutes$"):
-            hub.fetch_model("owner/next", "inference", None)
+            hub_cache.fetch_model("owner/next", "inference", None)
     finally:
         release.set()
         first.join(10)
     assert [d[0] for d in fake_hub.downloads] == ["owner/slow"]
-    assert hub.downloading() is None  # the slot is free again
+    assert hub_cache.downloading() is None  # the slot is free again
 
 
 # The cache gives up its least recently used revisions ------------------------------------------
@@ -344,8 +344,8 @@ def aged_cache(cache) -> dict[str, tuple[str, str]]:
 ])
 def test_eviction_removes_the_least_recently_used_revisions_first(aged_cache, cache, need, evicted,
                                                                   caplog):
-    caplog.set_level(logging.INFO, logger="ner_core.hub")
-    assert hub.evict_cache(need) == 10_000 * len(evicted)
+    caplog.set_level(logging.INFO, logger="ner_core.hub_cache")
+    assert hub_cache.evict_cache(need) == 10_000 * len(evicted)
     assert cached_revisions(cache) == {aged_cache[k] for k in aged_cache if k not in evicted}
     for label in evicted:
         repo_id, sha = aged_cache[label]
@@ -355,24 +355,24 @@ def test_eviction_removes_the_least_recently_used_revisions_first(aged_cache, ca
 def test_a_fetch_counts_as_a_use(aged_cache, cache, fake_hub):
     repo_id, sha = aged_cache["oldest"]
     fake_hub.publish(repo_id, {"model.safetensors": b"oldest".ljust(10_000, b".")}, sha=sha)
-    assert hub.fetch_model(repo_id, "inference", None) == snapshot(cache, repo_id, sha)
+    assert hub_cache.fetch_model(repo_id, "inference", None) == snapshot(cache, repo_id, sha)
     assert fake_hub.downloads == []  # it was in the cache whole
-    hub.evict_cache(1)
+    hub_cache.evict_cache(1)
     assert aged_cache["oldest"] in cached_revisions(cache)
     assert aged_cache["older"] not in cached_revisions(cache)
 
 
 def test_eviction_without_a_cache_frees_nothing(cache):
     assert not cache.exists()
-    assert hub.evict_cache(10**9) == 0
-    assert hub.evict_cache(0) == 0
+    assert hub_cache.evict_cache(10**9) == 0
+    assert hub_cache.evict_cache(0) == 0
 
 
 def test_the_revision_downloading_is_never_evicted(aged_cache, cache, fake_hub):
     freed = []
-    fake_hub.during = lambda: freed.append(hub.evict_cache(10**9))
+    fake_hub.during = lambda: freed.append(hub_cache.evict_cache(10**9))
     sha = fake_hub.publish("owner/new", {"config.json": b"{}", "model.safetensors": b"n" * 100})
-    folder = hub.fetch_model("owner/new", "inference", None)
+    folder = hub_cache.fetch_model("owner/new", "inference", None)
     assert freed == [40_000]
     assert cached_revisions(cache) == {("owner/new", sha)}
     assert files_of(folder) == {"config.json": b"{}", "model.safetensors": b"n" * 100}
@@ -384,13 +384,13 @@ def test_a_download_past_the_disk_budget_evicts_first_then_is_refused(fake_hub, 
     old = commit("old")
     write_cached(cache, "owner/old", old, "model.safetensors", b"o" * 600_000, used_at=time.time() - 60)
     fake_hub.publish("owner/new", {"config.json": b"{}", "model.safetensors": b"n" * 500_000})
-    hub.fetch_model("owner/new", "inference", None)
+    hub_cache.fetch_model("owner/new", "inference", None)
     assert {repo_id for repo_id, _ in cached_revisions(cache)} == {"owner/new"}
 
     fake_hub.publish("owner/huge", {"config.json": b"{}", "model.safetensors": b"h" * 1_200_000})
     with pytest.raises(UserError, match="^the model owner/huge needs about 1.2 MB, and this "
                                         "server's disk budget of 1.0 MB \\(NER_MAX_DISK_MB\\) has"):
-        hub.fetch_model("owner/huge", "inference", None)
+        hub_cache.fetch_model("owner/huge", "inference", None)
     assert [d[0] for d in fake_hub.downloads] == ["owner/new"]
 
 

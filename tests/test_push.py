@@ -16,7 +16,7 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNot
 from huggingface_hub.hf_api import ModelInfo, RepoUrl
 from live_app import make_run
 
-from ner_core import hub
+from ner_core import hub, hub_check
 from ner_core.cli import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -248,7 +248,7 @@ def check(api, info_or_error, repo="someone/model", max_bytes=500 * MB, purpose=
         api.model_info.side_effect = info_or_error
     else:
         api.model_info.return_value = info_or_error
-    hub.check_hub_model(repo, max_bytes, purpose)
+    hub_check.check_hub_model(repo, max_bytes, purpose)
     # Only the description was asked for: no other Hub call, so nothing downloaded.
     assert api.method_calls == [mock.call.model_info(repo, files_metadata=True,
                                                      timeout=hub.INFO_SECONDS)]
@@ -328,7 +328,7 @@ def test_hub_models_that_are_refused_in_one_sentence(hub_api, info, purpose, mes
 ])
 def test_check_refuses_bad_arguments_before_asking_the_hub(hub_api, repo, purpose, message):
     with pytest.raises(ValueError, match=message):
-        hub.check_hub_model(repo, None, purpose)
+        hub_check.check_hub_model(repo, None, purpose)
     hub_api.model_info.assert_not_called()
 
 
@@ -336,11 +336,11 @@ def test_check_offline_says_so_without_asking_the_hub(hub_api, monkeypatch):
     monkeypatch.setattr(hub, "hub_reachable", lambda: False)
     with pytest.raises(ValueError, match="^the model 'someone/model' must come from the Hugging Face "
                                          "Hub, which cannot be reached from here"):
-        hub.check_hub_model("someone/model", None, "inference")
+        hub_check.check_hub_model("someone/model", None, "inference")
     hub_api.model_info.assert_not_called()
 
 
 def test_encoder_types_all_have_a_token_classification_head():
     from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
 
-    assert hub.ENCODER_MODEL_TYPES <= set(MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
+    assert hub_check.ENCODER_MODEL_TYPES <= set(MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)

@@ -437,7 +437,7 @@ def test_datasets_are_listed_and_trained_on_as_their_owner_s(monkeypatch, traine
         asked.append(owner)
         return ["mine"]
 
-    monkeypatch.setattr(ft.annotations, "dataset_names", dataset_names)
+    monkeypatch.setattr(ft.dataset_paths, "dataset_names", dataset_names)
     assert ft.list_datasets("mine", **anonymous("s1")).value == "mine"
     assert asked == ["session:s1"]
 

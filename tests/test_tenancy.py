@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ner_core import hub, tenancy
+from ner_core import hub, hub_cache, tenancy
 from ner_core.errors import UserError
 
 SETTINGS = ("SPACE_ID", "SPACE_AUTHOR_NAME", "NER_PUBLIC", "GRADIO_SHARE", "GRADIO_SERVER_NAME",
@@ -131,7 +131,7 @@ def test_a_write_past_the_budget_is_refused_with_both_figures(monkeypatch, tmp_p
     monkeypatch.setenv("NER_PUBLIC", "1")
     monkeypatch.setenv("NER_MAX_DISK_MB", "1")
     _fill(tmp_path / "runs" / "r1" / "model.safetensors", 600_000)
-    monkeypatch.setattr(hub, "evict_cache", lambda need: 0)
+    monkeypatch.setattr(hub_cache, "evict_cache", lambda need: 0)
     tenancy.check_room(300_000, "this example")  # 0.9 MB of 1 MB
     with pytest.raises(UserError, match=r"^this example needs about 0\.5 MB, and this server's "
                                         r"disk budget of 1\.0 MB \(NER_MAX_DISK_MB\) has 0\.4 MB "
@@ -150,7 +150,7 @@ def test_the_hub_cache_gives_way_before_a_refusal(monkeypatch, tmp_path):
         cached.unlink()
         return 800_000
 
-    monkeypatch.setattr(hub, "evict_cache", evict)
+    monkeypatch.setattr(hub_cache, "evict_cache", evict)
     tenancy.check_room(500_000, "the model owner/name")
     assert len(asked) == 1 and 300_000 <= asked[0] <= 310_000  # what was over, no more
     assert not cached.exists()
@@ -211,7 +211,7 @@ def test_writes_in_quick_succession_are_counted_without_a_walk_each(monkeypatch,
     monkeypatch.setenv("NER_MAX_DISK_MB", "1")
     on_disk, walks = [500_000], []
     monkeypatch.setattr(tenancy, "disk_use", lambda: walks.append(1) or {"runs": sum(on_disk)})
-    monkeypatch.setattr(hub, "evict_cache", lambda need: 0)
+    monkeypatch.setattr(hub_cache, "evict_cache", lambda need: 0)
     for _ in range(5):
         tenancy.check_room(100_000, "an example")  # allowed, then written
         on_disk.append(100_000)
@@ -219,3 +219,14 @@ def test_writes_in_quick_succession_are_counted_without_a_walk_each(monkeypatch,
     with pytest.raises(UserError, match=r"has 0\.0 kB left \(runs 1\.0 MB in use\)"):
         tenancy.check_room(100_000, "an example")
     assert len(walks) == 2  # over: measured afresh before refusing
+
+
+def test_the_sweep_also_empties_another_folder_by_age(tmp_path):
+    """The app sweeps Gradio's cache with it too, on the same schedule."""
+    cache = tmp_path / "gradio"
+    old = _fill(cache / "abc" / "entities.csv", 2000)
+    new = _fill(cache / "def" / "upload.txt", 20)
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    assert tenancy.sweep_temp(600, cache) == 2000
+    assert not old.parent.exists() and new.exists() and cache.is_dir()
