@@ -20,7 +20,7 @@ from conftest import SPACES_DOUBLE, make_sentences, write_conll
 from live_app import resident_memory, serve_tiny
 from soak import OAUTH_SETTINGS, UPLOAD_BYTES, soak, tree_bytes
 
-SECONDS = float(os.environ.get("NER_SOAK_SECONDS", "30"))
+SECONDS = float(os.environ.get("NER_SOAK_SECONDS", "20"))
 # The server sweeps temporary files this old, this often: longer than any request waits in its
 # queue here (an upload swept before its request ran is refused in words, but is not the point).
 CACHE_SECONDS = 10
