@@ -182,8 +182,9 @@ def stop_fine_tune(profile: gr.OAuthProfile | None = None, request: gr.Request =
         gr.Info("No fine-tune is running.")
         return
     if not access.may_manage(access.visitor(profile, request), snapshot.owner):
-        raise UserError(f"only whoever started {snapshot.run_name} "
-                        f"({access.owner_label(snapshot.owner)}) or the Space's owner can stop it")
+        # Neither the run's name nor its starter is another visitor's business.
+        raise UserError("the running fine-tune is another visitor's: only they or an admin of "
+                        "this server can stop it")
     if not JOBS.stop(snapshot.run_name):
         gr.Info("No fine-tune is running.")
 
@@ -231,12 +232,10 @@ def _own_run(run: str | None, who: access.Visitor) -> str:
     """``run`` when it is a saved run that ``who`` may manage; ``UserError`` otherwise."""
     if run == models.DEFAULT:
         raise UserError("the bundled model 'default' is not a run; choose one of your runs")
-    if not run or runs.run_path(run) is None:
-        raise UserError(f"expected the name of a saved run, found {run!r}")
-    owner = runs.owner_of(run)
-    if not access.may_manage(who, owner):
-        raise UserError(f"only whoever started {run} ({access.owner_label(owner)}) or the "
-                        "Space's owner may change it")
+    # Another visitor's run is answered as a missing one: its name and owner stay theirs.
+    if not run or runs.run_path(run) is None or not access.may_manage(who, runs.owner_of(run)):
+        mine = " of yours" if access.is_public() else ""
+        raise UserError(f"expected the name of a saved run{mine}, found {run!r}")
     return run
 
 
