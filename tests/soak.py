@@ -186,10 +186,14 @@ def _detail(response) -> str:
         return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
+ROUND_CALLS = 6  # highlight, a file job, an evaluation, a suggestion, an accept, an export
+
+
 def soak(url: str, pid: int, roots: list[Path], usernames: list[str | None], seconds: float,
-         work: Path, labelled: Path, cache_seconds: float) -> Report:
-    """Run every visitor's rounds until ``seconds`` have passed, sampling the disk under
-    ``roots`` and the server's memory; then wait for the sweep and measure the disk again."""
+         work: Path, labelled: Path, cache_seconds: float, min_rounds: int = 2) -> Report:
+    """Run every visitor's rounds until ``seconds`` have passed and each visitor did at least
+    ``min_rounds``, sampling the disk under ``roots`` and the server's memory; then wait for the
+    sweep and measure the disk again."""
     report = Report()
     visitors = [Visitor(url, i, name, work, report) for i, name in enumerate(usernames)]
     stop = threading.Event()
@@ -202,7 +206,7 @@ def soak(url: str, pid: int, roots: list[Path], usernames: list[str | None], sec
 
     def keep_visiting(visitor: Visitor) -> None:
         round_ = 0
-        while time.monotonic() < deadline:
+        while round_ < min_rounds or time.monotonic() < deadline:
             visitor.round(round_, labelled)
             round_ += 1
 

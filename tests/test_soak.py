@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 from conftest import SPACES_DOUBLE, make_sentences, write_conll
 from live_app import resident_memory, serve_tiny
-from soak import OAUTH_SETTINGS, UPLOAD_BYTES, soak, tree_bytes
+from soak import OAUTH_SETTINGS, ROUND_CALLS, UPLOAD_BYTES, soak, tree_bytes
 
 SECONDS = float(os.environ.get("NER_SOAK_SECONDS", "20"))
 # The server sweeps temporary files this old, this often: longer than any request waits in its
@@ -74,7 +74,8 @@ def test_twelve_visitors_on_a_small_disk_space(small_disk_space, labelled, tmp_p
     print("soak figures:", figures, "start RSS MB:", round(start_rss / 1e6, 1))  # pytest -s
     assert report.violations == []
     assert _refusals_in_words(report) == []
-    assert report.answered >= len(usernames) * 5  # every visitor got through rounds
+    assert report.requests >= len(usernames) * 2 * ROUND_CALLS  # two rounds each at least
+    assert report.answered >= len(usernames)  # not all refused: the budget allows some work
     # Anonymous visitors may not add to datasets on a Space: each was told to sign in.
     assert any("sign in with Hugging Face" in m for m in report.refused)
     # An upload lands before the app can refuse it: at most one in flight per visitor.
@@ -100,7 +101,7 @@ def test_eight_visitors_at_once_on_zero_gpu(zerogpu_server, labelled, tmp_path):
     print("zerogpu soak figures:", figures)
     assert report.violations == []
     assert report.refused == {}, figures  # anyone may accept here: every request is answered
-    assert report.answered >= 8 * 6
+    assert report.answered == report.requests >= 8 * 2 * ROUND_CALLS
 
 
 def _get(url: str) -> bytes:
