@@ -14,7 +14,6 @@ import pickle
 import re
 import tempfile
 import threading
-import types
 from pathlib import Path
 from unittest import mock
 
@@ -23,6 +22,7 @@ import pytest
 from huggingface_hub.hf_api import ModelInfo
 
 from conftest import make_sentences, write_conll
+from visitors import anonymous, signed_in
 from ner_core import TrainConfig, hub, models, runs
 from ner_core.jobs import FineTuneJobs, LoadedData, StopRequest
 from ner_core.training import TrainProgress, TrainResult
@@ -36,21 +36,6 @@ from studio.models import model_choices, pick
 SPACE = "owner/space"
 MB = 1_000_000
 SETTINGS = ("SPACE_ID", "SPACE_AUTHOR_NAME", "NER_FINETUNE_ACCESS", *access.SPACE_DEFAULTS)
-
-
-def profile(username: str) -> gr.OAuthProfile:
-    """A signed-in visitor as Gradio builds one from the Hub's userinfo."""
-    return gr.OAuthProfile({"name": username.title(), "preferred_username": username,
-                            "profile": f"https://huggingface.co/{username}", "picture": ""})
-
-
-def signed_in(username: str) -> dict:
-    return {"profile": profile(username),
-            "request": types.SimpleNamespace(session_hash=f"{username}-tab")}
-
-
-def anonymous(session: str) -> dict:
-    return {"profile": None, "request": types.SimpleNamespace(session_hash=session)}
 
 
 def form(**changes) -> dict:

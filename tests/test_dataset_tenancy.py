@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import types
 from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
 import pytest
+from visitors import anonymous, signed_in
 
 from ner_core import annotations, dataset_export, dataset_paths, hub, tenancy
 from ner_core.errors import UserError
@@ -42,21 +42,6 @@ def public(monkeypatch, tmp_path) -> Path:
     monkeypatch.setattr(hub, "cache_dir", lambda: tmp_path / "hub")
     monkeypatch.setattr(tenancy, "DISK", tenancy.DiskBudget())  # measured afresh in each test
     return tmp_path / "datasets"
-
-
-def profile(username: str) -> gr.OAuthProfile:
-    """A signed-in visitor as Gradio builds one from the Hub's userinfo."""
-    return gr.OAuthProfile({"name": username.title(), "preferred_username": username,
-                            "profile": f"https://huggingface.co/{username}", "picture": ""})
-
-
-def signed_in(username: str) -> dict:
-    return {"profile": profile(username),
-            "request": types.SimpleNamespace(session_hash=f"{username}-tab")}
-
-
-def anonymous(session: str) -> dict:
-    return {"profile": None, "request": types.SimpleNamespace(session_hash=session)}
 
 
 @contextmanager

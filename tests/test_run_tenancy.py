@@ -35,8 +35,9 @@ from studio import training as tr
 from studio import access, zerogpu
 from studio.models import STATE_SECONDS
 from studio.page import Page
-from test_access import (SETTINGS, SPACE, Trainer, anonymous, finish, form, save_run,
-                         signed_in, start, start_and_wait, written)
+from test_access import (SETTINGS, SPACE, Trainer, finish, form, save_run, start,
+                         start_and_wait, written)
+from visitors import anonymous, signed_in
 
 SKIP = {"__type__": "update"}
 
