@@ -135,3 +135,140 @@ def spans(tags: list[str]) -> list[tuple[str, int, int]]:
     [('PER', 0, 2), ('LOC', 3, 4), ('LOC', 4, 5)]
     """
     return [(label, start, end + 1) for label, start, end in get_entities(tags)]
+
+
+# Tag schemes a file may use; each is read into IOB2. BIOES ends an entity with E- and tags a
+# one-word entity S-; BILOU says the same with L- and U-.
+SCHEMES = ("IOB1", "IOB2", "BIOES", "BILOU")
+_ANY_TAG = re.compile(r"^(?:O|[BIESLU]-\S+)$")
+_LAST = {"BIOES": "E", "BILOU": "L"}  # the prefix that ends an entity
+
+
+def is_scheme_tag(tag: str) -> bool:
+    """True for a tag of any scheme read: ``O``, ``B-``/``I-``, and ``S-``/``E-``/``U-``/``L-``.
+
+    >>> [is_scheme_tag(t) for t in ["O", "S-PER", "L-LOC", "X-PER", "PER", "E-"]]
+    [True, True, True, False, False, False]
+    """
+    return bool(_ANY_TAG.match(tag))
+
+
+def scheme_tag_problem(tag: str) -> str:
+    """Why ``tag`` is no tag of any scheme read, as the end of an error message."""
+    return (f"{tag_problem(tag)}; BIOES tags (S-TYPE, E-TYPE) and BILOU tags (U-TYPE, L-TYPE) "
+            "are read too")
+
+
+def tag_scheme(sentences: list[list[str]]) -> str:
+    """The scheme of tagged sentences (tags checked by ``is_scheme_tag``): BIOES or BILOU when an
+    ``S-``/``E-`` or ``U-``/``L-`` tag is there, IOB1 when an ``I-`` begins an entity, else IOB2.
+
+    >>> tag_scheme([["B-PER", "E-PER"]]), tag_scheme([["U-PER"]]), tag_scheme([["I-PER", "O"]])
+    ('BIOES', 'BILOU', 'IOB1')
+    >>> tag_scheme([["B-PER", "I-PER"], ["O"]])
+    'IOB2'
+    """
+    prefixes = {tag[0] for tags in sentences for tag in tags}
+    if prefixes & {"S", "E"}:
+        return "BIOES"  # a file mixing E- and L- reads the same: L- is E-, U- is S-
+    if prefixes & {"U", "L"}:
+        return "BILOU"
+    return "IOB1" if any(starts_entity_iob1(tags) for tags in sentences) else "IOB2"
+
+
+def sequence_problem(tags: list[str], scheme: str) -> tuple[int, str] | None:
+    """Where a BIOES or BILOU sentence breaks its scheme and what was expected there; ``None``
+    when it does not (IOB1 and IOB2 sentences always read).
+
+    >>> sequence_problem(["B-PER", "O"], "BIOES")
+    (1, "expected I-PER or E-PER after B-PER (BIOES), found 'O'")
+    >>> sequence_problem(["O", "I-LOC", "E-LOC"], "BIOES")
+    (1, "expected B-LOC to begin the entity (BIOES), found 'I-LOC' after O")
+    >>> sequence_problem(["B-PER", "L-PER", "U-LOC"], "BILOU") is None
+    True
+    """
+    if scheme not in _LAST:
+        return None
+    last = _LAST[scheme]
+    previous = "O"
+    for index, tag in enumerate(tags):
+        prefix, kind = tag[0], tag[2:]
+        if previous[0] in "BI":  # inside an entity: it goes on or ends, with its type
+            if prefix not in ("I", "E", "L") or kind != previous[2:]:
+                return index, (f"expected I-{previous[2:]} or {last}-{previous[2:]} after "
+                               f"{previous} ({scheme}), found {tag!r}")
+        elif prefix in ("I", "E", "L"):
+            after = f"after {previous}" if index else "at the start of the sentence"
+            return index, (f"expected B-{kind} to begin the entity ({scheme}), found {tag!r} "
+                           f"{after}")
+        previous = tag
+    if previous[0] in "BI":
+        return len(tags) - 1, (f"expected {last}-{previous[2:]} to end the entity ({scheme}), "
+                               f"found the end of the sentence after {previous}")
+    return None
+
+
+def to_iob2(tags: list[str], scheme: str) -> list[str]:
+    """Tags of ``scheme`` (sequences already checked) rewritten as IOB2.
+
+    >>> to_iob2(["S-PER", "B-LOC", "I-LOC", "E-LOC"], "BIOES")
+    ['B-PER', 'B-LOC', 'I-LOC', 'I-LOC']
+    >>> to_iob2(["U-PER", "B-LOC", "L-LOC"], "BILOU"), to_iob2(["I-PER", "O"], "IOB1")
+    (['B-PER', 'B-LOC', 'I-LOC'], ['B-PER', 'O'])
+    """
+    if scheme == "IOB1":
+        return iob1_to_iob2(tags)
+    if scheme in _LAST:
+        prefixes = {"S": "B-", "U": "B-", "E": "I-", "L": "I-", "B": "B-", "I": "I-"}
+        return [tag if tag == "O" else prefixes[tag[0]] + tag[2:] for tag in tags]
+    return list(tags)
+
+
+def iob2_to_bioes(tags: list[str]) -> list[str]:
+    """IOB2 tags as BIOES: the last word of an entity ``E-``, a one-word entity ``S-``.
+
+    >>> iob2_to_bioes(["B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-LOC"])
+    ['B-PER', 'I-PER', 'E-PER', 'O', 'S-LOC', 'S-LOC']
+    """
+    out = []
+    for index, tag in enumerate(tags):
+        following = tags[index + 1] if index + 1 < len(tags) else "O"
+        goes_on = following == f"I-{tag[2:]}"
+        if tag.startswith("B-"):
+            tag = tag if goes_on else "S-" + tag[2:]
+        elif tag.startswith("I-"):
+            tag = tag if goes_on else "E-" + tag[2:]
+        out.append(tag)
+    return out
+
+
+def iob2_to_iob1(tags: list[str]) -> list[str]:
+    """IOB2 tags as IOB1: ``B-`` only where an entity follows one of its own type.
+
+    >>> iob2_to_iob1(["B-PER", "I-PER", "B-PER", "O", "B-LOC"])
+    ['I-PER', 'I-PER', 'B-PER', 'O', 'I-LOC']
+    """
+    out, previous = [], "O"
+    for tag in tags:
+        if tag.startswith("B-") and entity_type(previous) != tag[2:]:
+            out.append("I-" + tag[2:])
+        else:
+            out.append(tag)
+        previous = tag
+    return out
+
+
+def iob2_labels(names: list[str]) -> list[str]:
+    """The IOB2 label names of a dataset's tag names (any scheme), keeping the ids of those that
+    are IOB2 already: ``S-``/``E-``/``U-``/``L-`` names left out, missing ``O``, ``B-`` and ``I-``
+    names added after the others.
+
+    >>> iob2_labels(["O", "B-PER", "I-PER", "E-PER", "S-PER", "S-LOC"])
+    ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC']
+    >>> iob2_labels(CONLL2003_LABELS) == CONLL2003_LABELS
+    True
+    """
+    kept = [name for name in names if is_valid_tag(name)]
+    types = dict.fromkeys(name[2:] for name in names if name != "O")
+    wanted = ["O"] + [f"{prefix}-{kind}" for kind in types for prefix in ("B", "I")]
+    return kept + [name for name in wanted if name not in kept]

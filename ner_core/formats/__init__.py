@@ -195,32 +195,36 @@ def convert(source: str | Path, target: str | Path, *, from_format: str | None =
 
 
 def read_splits(source: str | Path, format: str | None = None, *, data_config: str | None = None,
-                **options) -> tuple[dict[str, list[Example]], Report]:
+                labels: set[str] | None = None, cut: str = "widen", overlap: str = "longest",
+                need_entities: bool = True,
+                **reader_options) -> tuple[dict[str, list[Example]], Report]:
     """The examples of a labelled source by split, and one report for them all.
 
     A folder of CoNLL files or a saved Hugging Face ``DatasetDict`` has its splits; a Hub id
     (``owner/name``, with ``data_config``) is read from the Hub; any other file is the split
-    ``train``.
+    ``train``. ``reader_options`` go to the format's reader.
     """
+    align_options = dict(labels=labels, cut=cut, overlap=overlap, need_entities=need_entities)
     path = Path(source)
     if not path.exists() and _is_hub_id(str(source)):
         module = format_module("huggingface")
         report = Report(str(source), "huggingface")
-        splits = module.read_hub(str(source), report, config=data_config)
+        splits = module.read_hub(str(source), report, config=data_config, **reader_options)
     else:
         if data_config is not None:
             raise UserError(f"--data-config applies to a Hub dataset id, found the path {source}")
-        name = READ_ONLY_ALIASES.get(format or detect(path), format or detect(path))
+        name = format or detect(path)
+        name = READ_ONLY_ALIASES.get(name, name)
         module = format_module(name)
         if not hasattr(module, "read_splits"):
-            converted = read(path, name, **options)
+            converted = read(path, name, **align_options, **reader_options)
             return {"train": converted.examples}, converted.report
         report = Report(path.name, name)
         try:
-            splits = module.read_splits(path, report)
+            splits = module.read_splits(path, report, **reader_options)
         except UserError as error:
             raise _named_wrong(error, path, name, format) from None
-    return _aligned_splits(splits, report, str(source), **options), report
+    return _aligned_splits(splits, report, str(source), **align_options), report
 
 
 def _aligned_splits(splits: dict[str, list[Example]], report: Report, source: str, *,

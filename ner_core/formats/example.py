@@ -27,6 +27,8 @@ CHANGES = {
     "older annotation": "an earlier annotation of a task that has a later one (Label Studio), not used",
     "unannotated": "a record with no annotation at all, left out",
     "empty text": "a record without text, left out",
+    "utf-16 offsets": "offsets counted in UTF-16 units (older Label Studio, text with emoji), "
+                      "moved onto the characters they meant",
     "whitespace word": "a word of only spaces or line breaks (spaCy), left out of word-based files",
 }
 
