@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "PRESETS": "config", "TrainConfig": "config", "preset": "config",
     "FineTunePlan": "plan", "config_for": "plan", "plan_fine_tune": "plan",
-    "ConllFile": "data", "Sentence": "data", "load_data": "data", "read_conll": "data",
+    "ConllFile": "data", "Sentence": "data", "load_data": "data", "load_labelled": "data",
+    "read_conll": "data",
     "to_dataset_dict": "data",
     "evaluate": "evaluation", "pick_split": "evaluation",
     "Recognizer": "inference",

@@ -72,6 +72,44 @@ def _replayed(facts: dict) -> str | None:
     return (facts["replay"]["data"] or "REPLAY") if facts.get("replay") else None
 
 
+def _data_report(title: str, report: dict | None) -> list[str]:
+    """What reading the data counted and changed, as the card states it: records, examples,
+    entities kept of those read, each change with its count and meaning, entities per type."""
+    if not report:
+        return []
+    lines = [f"### {title}", "",
+             f"`{report['source']}` ({_format_title(report['format'])}): {report['records']:,} "
+             f"records read, {report['examples']:,} examples kept, {report['entities_kept']:,} of "
+             f"{report['entities_read']:,} entities kept.", ""]
+    if report["changes"]:
+        lines += ["| change | count | meaning |", "| --- | --- | --- |",
+                  *[f"| {change} | {c['count']:,} | {c['meaning']} |"
+                    for change, c in report["changes"].items()], ""]
+    else:
+        lines += ["Every entity was kept as the data gave it.", ""]
+    if report["types"]:
+        lines += ["| entity type | entities |", "| --- | --- |",
+                  *[f"| {kind} | {n:,} |" for kind, n in report["types"].items()], ""]
+    return lines
+
+
+def _format_title(format: str) -> str:
+    """How the studio names a report's format: ``label-studio`` is Label Studio JSON, ``conll
+    (IOB1)`` CoNLL columns (IOB1)."""
+    from .formats import READ_ONLY_ALIASES, format_module
+
+    name, _, detail = format.partition(" (")
+    title = format_module(READ_ONLY_ALIASES.get(name, name)).TITLE
+    return f"{title} ({detail}" if detail else title
+
+
+def _training_data(facts: dict) -> list[str]:
+    """The card's "Training data" section, for a run that kept its data's reports."""
+    sections = (_data_report("Fine-tuning data", facts.get("data_report"))
+                + _data_report("Replayed data", facts.get("replay_report")))
+    return ["## Training data", "", *sections] if sections else []
+
+
 def hub_base_model(base_model: str) -> str | None:
     """The Hub id of the nearest Hub model ``base_model`` descends from; ``None`` when unknown.
 
@@ -158,6 +196,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
             lines += [f"## Scores on {split} ({metrics[split]['n_sentences']:,} sentences, "
                       "seqeval, word level, conlleval mode)", "", *_scores_table(metrics[split]), ""]
     lines += [
+        *_training_data(facts),
         "## Training",
         "",
         f"- Device: {facts['device']}",

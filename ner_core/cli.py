@@ -1,4 +1,5 @@
-"""``python -m ner_core train | evaluate | predict | push``: the engine from the command line.
+"""``python -m ner_core train | evaluate | predict | push | convert``: the engine from the command
+line.
 
 Bad input (``UserError``, or a file that cannot be opened) prints one line on stderr and exits
 with code 2; a bug is an ordinary traceback.
@@ -16,6 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import utf8
+from .cli_convert import convert_parser, data_arguments, data_options, print_report, run_convert
 from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, field_types
 from .errors import UserError
 
@@ -39,7 +41,7 @@ def _precision_argument(parser) -> None:
 
 def _train_parser(commands) -> None:
     parser = commands.add_parser(
-        "train", help="fine-tune a model on CoNLL data",
+        "train", help="fine-tune a model on labelled data",
         description="Fine-tune a token-classification model. Unset hyperparameters come from the "
                     "preset ('recipe': the classic DistilBERT recipe; 'short': about a minute of "
                     "the offline MiniLM encoder on 2 CPU cores; 'bundled': the settings of the "
@@ -47,13 +49,13 @@ def _train_parser(commands) -> None:
                     "the preset when --base-model names one). A trained base model also passes on "
                     "its input settings (case feature, document context, context tokens, max "
                     "length) unless they are given, and keeps its labels, adding new ones.")
-    parser.add_argument("--data", help="a directory of CoNLL files, one CoNLL file, or 'conll2003' "
-                        "(the Hub); default $NER_DATA_DIR")
+    data_arguments(parser)
     parser.add_argument("--output", required=True, help="directory to save the run into")
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="default: 'continue' for a trained --base-model, else 'recipe'")
     parser.add_argument("--replay", help="with a trained --base-model: data of the kind it was "
-                        "trained on (as --data), mixed in at --replay-ratio")
+                        "trained on (any format, found from its ending and content), mixed in at "
+                        "--replay-ratio")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
     parser.add_argument("--half", action="store_true",
                         help="save the weights in float16: half the size, loaded as float32")
@@ -79,8 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                    description="Per-entity and overall precision, recall and F1 "
                                                "(seqeval, word level).")
     evaluate.add_argument("--model", required=True, help="'default', 'minilm', a run, a directory or a Hub id")
-    evaluate.add_argument("--data", help="a directory of CoNLL files, one CoNLL file, or 'conll2003'; "
-                          "default $NER_DATA_DIR")
+    data_arguments(evaluate)
     evaluate.add_argument("--split", choices=["train", "validation", "test"],
                           help="default: validation")
     evaluate.add_argument("--mode", choices=["default", "strict"], default="default",
@@ -112,6 +113,7 @@ def _build_parser() -> argparse.ArgumentParser:
                               "2048; under torchrun, each process takes such a chunk in turn)")
     _precision_argument(predict)
     _push_parser(commands)
+    convert_parser(commands)
     return parser
 
 
@@ -143,7 +145,7 @@ def _quiet_libraries() -> None:
 def run_train(args) -> None:
     from tqdm import tqdm
 
-    from .data import load_data
+    from .data import load_labelled
     from .plan import plan_fine_tune
     from .training import device_description, fine_tune
 
@@ -160,9 +162,9 @@ def run_train(args) -> None:
         models.check_run_name(output.name)  # a run there is named like a model: never a model's name
     if output.exists() and not args.overwrite:
         raise UserError(f"{output} already exists; pass --overwrite to replace it")
-    data = load_data(args.data)
-    replay = load_data(args.replay) if args.replay else None
     main_process = int(os.environ.get("RANK", "0")) == 0
+    data, data_report = load_labelled(args.data, **data_options(args))
+    replay, replay_report = load_labelled(args.replay) if args.replay else (None, None)
     stop = []
 
     def request_stop(signum, frame) -> None:
@@ -176,6 +178,10 @@ def run_train(args) -> None:
 
     def on_event(progress) -> None:
         if not bars:
+            # What reading the data changed, once every check has passed: a refusal stays one line.
+            for report in (data_report, replay_report):
+                if report is not None:
+                    print_report(report, sys.stderr)
             print(f"fine-tuning {config.base_model} on {device_description(config)}", file=sys.stderr)
             bars.append(tqdm(total=progress.total_steps, unit="step", dynamic_ncols=True))
         bar = bars[0]
@@ -193,7 +199,8 @@ def run_train(args) -> None:
         result = fine_tune(config, data, output, on_event=on_event if main_process else None,
                            should_stop=lambda: bool(stop), overwrite=args.overwrite,
                            half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
-                           replay=replay, replay_source=args.replay, base=plan.base)
+                           replay=replay, replay_source=args.replay, base=plan.base,
+                           data_report=data_report, replay_report=replay_report)
     finally:
         for bar in bars:
             bar.close()
@@ -219,21 +226,32 @@ def _end_distributed() -> None:
 
 
 def run_evaluate(args) -> None:
-    from .data import load_data
+    from .data import load_labelled
     from .evaluation import evaluate, pick_split
     from .inference import Recognizer
     from .metrics import per_entity_frame
+    from .partial import confusion_frame, partial_frame
+    from .significance import intervals_frame
 
-    data = load_data(args.data)
+    data, data_report = load_labelled(args.data, **data_options(args))
     split, dataset = pick_split(data, args.split)
     recognizer = Recognizer(args.model, precision=args.precision)
     result = evaluate(recognizer, dataset, mode=args.mode)
     result.update(model=args.model, data=str(args.data or os.environ.get("NER_DATA_DIR") or "conll2003"),
-                  split=split)
+                  split=split, data_report=data_report.as_dict())
+    print_report(data_report)
     print(per_entity_frame(result["per_entity"]).to_string(float_format=lambda v: f"{v:.4f}"))
     overall = result["overall"]
     print(f"overall ({split}, {result['n_sentences']} sentences, {args.mode} mode): "
           + "  ".join(f"{k} {v:.4f}" for k, v in overall.items()))
+    intervals = result["intervals"]
+    print(f"\nF1 with {intervals['level']:.0%} bootstrap intervals "
+          f"({intervals['resamples']} resamples of the sentences):")
+    print(intervals_frame(intervals).to_string(float_format=lambda v: f"{v:.4f}"))
+    print("\npartial match (SemEval-2013 task 9.1 schemes):")
+    print(partial_frame(result["partial"]["overall"]).to_string(float_format=lambda v: f"{v:.4f}"))
+    print("\nconfusion of types (rows gold, columns predicted):")
+    print(confusion_frame(result["confusion"]).to_string())
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -347,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     _quiet_libraries()
     command = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict,
-               "push": run_push}[args.command]
+               "push": run_push, "convert": run_convert}[args.command]
     try:
         command(args)
     except UserError as error:  # any other exception is a bug: its traceback is printed

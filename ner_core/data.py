@@ -1,23 +1,28 @@
-"""Labelled data: CoNLL files, directories of them, the Hub's conll2003, and the DatasetDict.
+"""Labelled data as the ``DatasetDict`` training and scoring read: from a file or folder in any
+format of ``ner_core.formats``, a Hub dataset, or the Hub's CoNLL-2003; and the CoNLL splits of a
+folder by their usual names.
 
-We parse CoNLL by hand rather than with the ``conll`` builder of ``datasets``: that builder pads or
-cuts malformed lines silently, drops ``-DOCSTART-`` boundaries and knows nothing of IOB1, while we
-must refuse a bad line with its number and keep a document id for every sentence.
+Every source goes the same way: its examples are read (``formats.read_splits``), put on whole
+words with every change counted in a ``Report``, and made IOB2-tagged sentences (``Sentence``,
+one ``doc_id`` per document: context never crosses documents).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from . import hub, utf8
 from .errors import UserError
-from .labels import iob1_to_iob2, is_valid_tag, label_list, starts_entity_iob1, tag_problem
+from .labels import label_list
+
+if TYPE_CHECKING:
+    from .formats import Example, Report
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +33,6 @@ SPLIT_FILES = {
     "validation": ("valid.txt", "dev.txt", "validation.txt", "eng.testa"),
     "test": ("test.txt", "eng.testb"),
 }
-
-
-_COLUMNS = re.compile(r"[ \t]+")
 
 
 @dataclass
@@ -45,78 +47,19 @@ class Sentence:
 class ConllFile:
     path: Path
     sentences: list[Sentence]
-    scheme: str  # the scheme found in the file: "IOB1" (converted to IOB2) or "IOB2"
+    scheme: str  # the file's tag scheme ("IOB1", "IOB2", "BIOES", "BILOU"), read as IOB2
 
 
 def read_conll(path: str | Path) -> ConllFile:
     """Read one CoNLL file: token first, NER tag last, blank lines between sentences.
 
     Raises ``UserError`` naming the file and line for anything it cannot read; nothing is
-    returned half-read.
+    returned half-read. The parser is ``formats.conll``'s, the one every CoNLL source goes through.
     """
-    path = Path(path)
-    text = _read_text(path)
-    sentences: list[Sentence] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    n_columns = None
-    doc_id, saw_docstart, first_line = 0, False, 0
+    from .formats.conll import read_sentences
 
-    def close_sentence() -> None:
-        if tokens:
-            sentences.append(Sentence(list(tokens), list(tags), doc_id, first_line))
-            tokens.clear()
-            tags.clear()
-
-    # Lines end at '\n' only and columns are split at spaces and tabs only: str.splitlines() and
-    # str.split() would also break at U+2028, form feeds or no-break spaces inside a token.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        columns = _COLUMNS.split(line.strip(" \t"))
-        columns = [] if columns == [""] else columns
-        if not columns:
-            close_sentence()
-            continue
-        if columns[0] == "-DOCSTART-":
-            close_sentence()
-            doc_id += saw_docstart or bool(sentences)
-            saw_docstart = True
-            continue
-        if n_columns is None:
-            if len(columns) < 2:
-                raise UserError(f"{path}:{number}: expected at least 2 columns (token ... tag), "
-                                f"found 1: {line.strip()!r}")
-            n_columns = len(columns)
-        elif len(columns) != n_columns:
-            raise UserError(f"{path}:{number}: expected {n_columns} columns like the lines above, "
-                            f"found {len(columns)}: {line.strip()!r}")
-        if not is_valid_tag(columns[-1]):
-            raise UserError(f"{path}:{number}: {tag_problem(columns[-1])}")
-        if not tokens:
-            first_line = number
-        tokens.append(columns[0])
-        tags.append(columns[-1])
-    close_sentence()
-
-    if not sentences:
-        raise UserError(f"{path}: expected sentences of 'token ... tag' lines, found none")
-    if not saw_docstart:
-        # Without -DOCSTART- nothing says which sentences belong together: keep each alone.
-        for i, sentence in enumerate(sentences):
-            sentence.doc_id = i
-    scheme = "IOB1" if any(starts_entity_iob1(s.tags) for s in sentences) else "IOB2"
-    if scheme == "IOB1":
-        logger.info("%s uses IOB1 tags; converted to IOB2", path)
-        for sentence in sentences:
-            sentence.tags = iob1_to_iob2(sentence.tags)
-    return ConllFile(path, sentences, scheme)
-
-
-def _read_text(path: Path) -> str:
-    text = read_utf8(path, "a CoNLL file")
-    if not text.strip():
-        raise UserError(f"{path}: expected CoNLL text, found an empty file")
-    return text
+    sentences, scheme = read_sentences(Path(path))
+    return ConllFile(Path(path), sentences, scheme)
 
 
 def read_utf8(path: Path, what: str = "a text file") -> str:
@@ -164,28 +107,99 @@ def to_dataset_dict(splits: dict[str, list[Sentence]], labels: list[str] | None 
     })
 
 
-def load_data(source: str | Path | None = None) -> DatasetDict:
-    """Labelled data from a directory of CoNLL files, one CoNLL file, or the Hub's ``conll2003``.
+def load_data(source: str | Path | None = None, format: str | None = None, *,
+              data_config: str | None = None, labels: set[str] | None = None,
+              cut: str = "widen", overlap: str = "longest") -> DatasetDict:
+    """Labelled data by split: ``load_labelled``'s splits, without the report."""
+    return load_labelled(source, format, data_config=data_config, labels=labels, cut=cut,
+                         overlap=overlap)[0]
 
-    ``None`` means ``$NER_DATA_DIR`` when it is set, else the Hub. One file becomes the split
-    ``train``.
+
+def load_labelled(source: str | Path | None = None, format: str | None = None, *,
+                  data_config: str | None = None, labels: set[str] | None = None,
+                  cut: str = "widen", overlap: str = "longest") -> tuple[DatasetDict, Report]:
+    """Labelled data by split as a ``DatasetDict`` of ``tokens``, ``ner_tags`` and ``doc_id``,
+    and the ``Report`` of what reading it counted and changed.
+
+    ``source`` is a file or folder in any format (``format`` names it, else it is found from the
+    source), a Hub dataset id ``owner/name`` (``data_config`` its configuration), or ``conll2003``
+    (the Hub's); ``None`` means ``$NER_DATA_DIR`` when it is set, else ``conll2003``. A folder of
+    CoNLL files or a saved ``DatasetDict`` has its splits; any other file is the split ``train``.
+    ``labels`` keeps only entities of those types; ``cut`` and ``overlap`` say what to do with a
+    span that cuts a word or overlaps another (``formats.align``).
     """
+    from .formats import read_splits
+
     if source is None:
         source = os.environ.get("NER_DATA_DIR") or HUB_DATASET
     path = Path(source)
-    if path.is_dir():
-        files = find_split_files(path)
-        return to_dataset_dict({split: read_conll(f).sentences for split, f in files.items()})
-    if path.is_file():
-        return to_dataset_dict({"train": read_conll(path).sentences})
-    if str(source) == HUB_DATASET:
-        return load_hub_conll2003()
-    raise UserError(f"expected a directory of CoNLL files, a CoNLL file or '{HUB_DATASET}', "
-                    f"found {str(source)!r}, which does not exist")
+    if not path.exists() and str(source) == HUB_DATASET:
+        return _hub_conll2003(labels=labels, cut=cut, overlap=overlap)
+    if not path.exists() and not _is_hub_id(str(source)):
+        raise UserError(f"expected a labelled file or folder, a Hub dataset id (owner/name) or "
+                        f"'{HUB_DATASET}', found {str(source)!r}, which does not exist")
+    if path.exists():
+        format = source_format(path, format)
+    splits, report = read_splits(source, format, data_config=data_config, labels=labels, cut=cut,
+                                 overlap=overlap)
+    return _dataset_dict(splits, _class_label_names(source, report, data_config)), report
 
 
-def load_hub_conll2003() -> DatasetDict:
+def _is_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and hub.is_hub_id(name)
+
+
+def source_format(path: Path, format: str | None = None) -> str:
+    """The format to read ``path`` in: ``format``, else the one its ending and content say."""
+    from .formats import detect
+
+    return format or detect(path)
+
+
+def _class_label_names(source: str | Path, report: Report,
+                       data_config: str | None) -> list[str] | None:
+    """The label names a Hugging Face source gives its tags, in its ``ClassLabel`` order (so
+    their ids stay as the dataset has them); ``None`` for any other source."""
+    from .formats import huggingface
+
+    if report.format.partition(" (")[0] != huggingface.NAME:
+        return None
+    return huggingface.label_names(source, data_config)
+
+
+def _dataset_dict(splits: dict[str, list[Example]], names: list[str] | None) -> DatasetDict:
+    """Aligned examples by split as tagged sentences in a ``DatasetDict``; the label names are
+    ``names`` when they hold every tag, else those of the tags found."""
+    from .formats import to_sentences
+
+    sentences = {split: _numbered(to_sentences(examples)) for split, examples in splits.items()}
+    tags = {tag for found in sentences.values() for s in found for tag in s.tags}
+    if names is not None and not tags <= set(names):
+        logger.info("the data's tags %s are not all among its label names; named from the tags",
+                    sorted(tags - set(names)))
+        names = None
+    return to_dataset_dict(sentences, labels=names)
+
+
+def _numbered(sentences: list[Sentence]) -> list[Sentence]:
+    """The sentences with tokens, their documents numbered 0, 1, ... in order within the split.
+
+    >>> [s.doc_id for s in _numbered([Sentence(["a"], ["O"], 7, 1), Sentence([], [], 7, 2),
+    ...                                Sentence(["b"], ["O"], 9, 3)])]
+    [0, 1]
+    """
+    numbers: dict[int, int] = {}
+    kept = [s for s in sentences if s.tokens]
+    for sentence in kept:
+        sentence.doc_id = numbers.setdefault(sentence.doc_id, len(numbers))
+    return kept
+
+
+def _hub_conll2003(*, labels: set[str] | None, cut: str,
+                   overlap: str) -> tuple[DatasetDict, Report]:
     """CoNLL-2003 from the Hugging Face Hub (the path a Space with a network takes)."""
+    from .formats import Report, align, from_sentences
+
     hub.require_hub(f"the dataset {HUB_DATASET}", "point --data or NER_DATA_DIR at a directory "
                     "of CoNLL files (train.txt, valid.txt, test.txt) instead")
     from datasets import load_dataset
@@ -194,12 +208,19 @@ def load_hub_conll2003() -> DatasetDict:
     # same data converted to parquet by the Hub.
     hub_data = load_dataset("eriktks/conll2003", revision="refs/convert/parquet")
     names = hub_data["train"].features["ner_tags"].feature.names
+    report = Report(HUB_DATASET, "huggingface")
     splits = {}
     for split, rows in hub_data.items():
         # The Hub copy drops -DOCSTART- lines: no document boundaries, so each sentence stands alone.
-        splits[split] = [Sentence(row["tokens"], [names[t] for t in row["ner_tags"]], i, 0)
-                         for i, row in enumerate(rows) if row["tokens"]]
-    return to_dataset_dict(splits, labels=names)
+        sentences = [Sentence(row["tokens"], [names[t] for t in row["ner_tags"]], i, 0)
+                     for i, row in enumerate(rows) if row["tokens"]]
+        report.records += len(rows)
+        if len(rows) > len(sentences):
+            report.add("empty text", None, f"{len(rows) - len(sentences)} rows of {split} without "
+                       "tokens", n=len(rows) - len(sentences))
+        splits[split] = align(from_sentences(sentences, split), report, labels=labels, cut=cut,
+                              overlap=overlap)
+    return _dataset_dict(splits, names), report
 
 
 def sentences_of(split: Dataset) -> list[Sentence]:

@@ -9,6 +9,8 @@ from datasets import Dataset, DatasetDict
 from .data import sentences_of
 from .errors import UserError
 from .metrics import all_errors, score
+from .partial import confusion, partial_scores
+from .significance import f1_intervals
 
 
 def pick_split(data: DatasetDict, split: str | None) -> tuple[str, Dataset]:
@@ -32,8 +34,11 @@ def pick_split(data: DatasetDict, split: str | None) -> tuple[str, Dataset]:
 def evaluate(recognizer, split: Dataset, mode: str = "default", errors: bool = False) -> dict:
     """Word-level seqeval scores of ``recognizer`` on a split of ``load_data``.
 
-    The result has ``overall``, ``per_entity``, ``n_sentences``, ``mode`` and ``seconds``; with
-    ``errors``, also ``gold``/``predicted`` tags, ``tokens`` and the classed ``errors``.
+    The result has ``overall``, ``per_entity``, ``n_sentences``, ``mode`` and ``seconds``, the
+    partial-match schemes (``partial``, see ``partial.partial_scores``), the ``confusion`` of
+    types (``partial.confusion``) and bootstrap ``intervals`` of each F1
+    (``significance.f1_intervals``); with ``errors``, also ``gold``/``predicted`` tags, ``tokens``
+    and the classed ``errors``. All of it is JSON-able.
     """
     started = time.perf_counter()
     sentences = sentences_of(split)
@@ -42,7 +47,10 @@ def evaluate(recognizer, split: Dataset, mode: str = "default", errors: bool = F
     predicted = recognizer.tag(tokens, [s.doc_id for s in sentences])
     result = score(gold, predicted, mode)
     result.update(n_sentences=len(sentences), mode=mode,
-                  seconds=round(time.perf_counter() - started, 2))
+                  partial=partial_scores(gold, predicted, mode),
+                  confusion=confusion(gold, predicted, mode),
+                  intervals=f1_intervals(gold, predicted, mode))
+    result["seconds"] = round(time.perf_counter() - started, 2)
     if errors:
         result.update(tokens=tokens, gold=gold, predicted=predicted,
                       errors=all_errors(gold, predicted))

@@ -1,6 +1,6 @@
 """The Hugging Face Hub: whether it can be reached (a short probe, asked again a minute after a
-no), which names are Hub ids, where its local cache is and what it holds, pushing a saved run to
-it, and who may name a Hub model here and how large it may be.
+no), which names are Hub ids, where its local cache is and what it holds, pushing a saved run or
+a dataset of accepted examples to it, and who may name a Hub model here and how large it may be.
 
 Offline, ``from_pretrained("distilbert-base-uncased")`` takes most of a minute to fail while the Hub
 client retries; nothing here may wait on that, so every Hub path asks ``hub_reachable()`` first.
@@ -194,34 +194,77 @@ def push_run(run: str, repo_id: str, token: str | None = None, private: bool = T
     ``token``, huggingface_hub's own is used (``HF_TOKEN``, or a saved login).
     """
     directory = _saved_run(run)
+    token = _push_token(repo_id, token, "run")
+    url = _upload(repo_id, token, private, "model", "run", folder_path=str(directory),
+                  allow_patterns=pushed_files(directory),
+                  commit_message=f"Upload the ner_core run {directory.name}")
+    logger.info("pushed %s to %s", directory, url)
+    return url
+
+
+def push_dataset(name: str, repo_id: str, *, owner: str | None, token: str | None = None,
+                 private: bool = True) -> str:
+    """Upload the dataset ``name`` of accepted examples (``owner``'s, as ``annotations`` names
+    them) to the Hub dataset repository ``repo_id``; its URL.
+
+    It goes up as a Hugging Face dataset: one Parquet file of ``tokens``, ``ner_tags`` (ClassLabel,
+    IOB2) and ``doc_id`` (one document per example), and a README.md with its entities per type.
+    Token, visibility and errors are as for ``push_run``; the dataset itself is only read.
+    """
+    import tempfile
+
+    from . import dataset_export
+
+    found, _ = dataset_export.aligned_examples(name, owner=owner)
+    if not found:
+        raise UserError(f"expected accepted examples in the dataset {name!r} to push, found none")
+    token = _push_token(repo_id, token, "dataset")
+    with tempfile.TemporaryDirectory(prefix="ner-dataset-push-") as folder:
+        dataset_export.write_hub_dataset(found, Path(folder), repo_id.split("/")[1])
+        url = _upload(repo_id, token, private, "dataset", "dataset", folder_path=folder,
+                      commit_message=f"Upload the ner_core dataset {name}")
+    logger.info("pushed the dataset %s to %s", name, url)
+    return url
+
+
+def _push_token(repo_id: str, token: str | None, local: str) -> str | None:
+    """The token to push to ``repo_id`` with (``None``: huggingface_hub's own), once the id, the
+    Hub and a token are there; ``UserError`` saying which is missing. ``local`` is what is
+    pushed ("run"), for messages."""
     if not (is_hub_id(repo_id) and repo_id.count("/") == 1):
         raise UserError(f"expected a Hub repository id owner/name to push to, found {repo_id!r}")
     if not hub_reachable():
         raise UserError(f"cannot push to {repo_id}: the Hugging Face Hub cannot be reached from "
-                        "here (no network or HF_HUB_OFFLINE=1); the local run is untouched")
-    from huggingface_hub import HfApi, get_token
+                        f"here (no network or HF_HUB_OFFLINE=1); the local {local} is untouched")
+    from huggingface_hub import get_token
 
     token = token or None
     if token is None and get_token() is None:
         raise UserError(f"pushing to {repo_id} needs a Hugging Face token with write access: "
                         "sign in, or set HF_TOKEN")
+    return token
+
+
+def _upload(repo_id: str, token: str | None, private: bool, repo_type: str, local: str,
+            **upload) -> str:
+    """Create the repository when missing and upload a folder to it (``upload``: the arguments
+    of ``HfApi.upload_folder``); its URL. Hub errors become one sentence."""
+    from huggingface_hub import HfApi
+
     status_error, network_errors = _hub_errors()
     api = HfApi(token=token)
     try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        api.upload_folder(folder_path=str(directory), repo_id=repo_id, repo_type="model",
-                          allow_patterns=pushed_files(directory),
-                          commit_message=f"Upload the ner_core run {directory.name}")
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
+        api.upload_folder(repo_id=repo_id, repo_type=repo_type, **upload)
     except status_error as error:
         status = getattr(error.response, "status_code", None)
         if status in (401, 403):
             raise UserError(f"the token may not write to {repo_id}: {_one_line(error)}") from error
-        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
+        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local {local} is "
                         "untouched") from error
     except network_errors as error:
-        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local run is "
+        raise UserError(f"the push to {repo_id} failed: {_one_line(error)}; the local {local} is "
                         "untouched") from error
-    logger.info("pushed %s to %s", directory, url)
     return str(url)
 
 

@@ -7,7 +7,7 @@ scores as conlleval does; ``mode="strict"`` scores IOB2 strictly (an entity must
 from __future__ import annotations
 
 from seqeval.metrics import accuracy_score, classification_report
-from seqeval.scheme import IOB2
+from seqeval.scheme import IOB2, Entities
 
 from .errors import UserError
 from .labels import spans
@@ -22,6 +22,27 @@ def _seqeval_mode(mode: str) -> dict:
     return {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
 
 
+def check_tags(gold: list[list[str]], predicted: list[list[str]]) -> None:
+    """``UserError`` unless ``predicted`` has one tag for each word of each sentence of ``gold``."""
+    if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
+        raise UserError("gold and predicted tags must have one tag per word of every sentence")
+
+
+def sentence_entities(sentences: list[list[str]], mode: str = "default") -> list[list[tuple]]:
+    """The entities of each sentence as seqeval reads them in ``mode``: spans ``(type, first
+    word, last word + 1)``, as ``score`` counts them.
+
+    >>> sentence_entities([["I-PER", "I-PER", "O", "B-LOC"]], "default")
+    [[('PER', 0, 2), ('LOC', 3, 4)]]
+    >>> sentence_entities([["I-PER", "I-PER", "O", "B-LOC"]], "strict")
+    [[('LOC', 3, 4)]]
+    """
+    if _seqeval_mode(mode):
+        return [[(e.tag, e.start, e.end) for e in entities]
+                for entities in Entities(sentences, IOB2).entities]
+    return [spans(tags) for tags in sentences]
+
+
 def score(gold: list[list[str]], predicted: list[list[str]], mode: str = "default") -> dict:
     """Overall micro scores and per-entity scores.
 
@@ -31,8 +52,7 @@ def score(gold: list[list[str]], predicted: list[list[str]], mode: str = "defaul
     >>> s["per_entity"]["LOC"]
     {'precision': 0.0, 'recall': 0.0, 'f1': 0.0, 'support': 1}
     """
-    if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
-        raise UserError("gold and predicted tags must have one tag per word of every sentence")
+    check_tags(gold, predicted)
     if not any(gold):
         raise UserError("expected at least one tagged word to score, found none")
     report = classification_report(gold, predicted, output_dict=True, zero_division=0,

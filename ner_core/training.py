@@ -32,6 +32,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .evaluation import evaluate
 from .features import IGNORE, Window, windows_for_sentences
+from .formats.example import Report
 from .inference import Recognizer
 from .metrics import score
 from .plan import inherited_settings
@@ -135,7 +136,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               should_stop: Callable[[], bool] | None = None, overwrite: bool = False,
               half: bool = False, data_source: str | None = None,
               replay: DatasetDict | None = None, replay_source: str | None = None,
-              base: models.ModelSource | None = None) -> TrainResult:
+              base: models.ModelSource | None = None, data_report: Report | dict | None = None,
+              replay_report: Report | dict | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
@@ -148,6 +150,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
     ``base`` is ``config.base_model`` already resolved (a ``FineTunePlan``'s), so it is not again.
+    ``data_report`` and ``replay_report`` (``load_labelled``'s) say what reading each source
+    counted and changed; the run keeps them in its facts and its card states them.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not overwrite:
@@ -211,6 +215,9 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     if replay is not None:
         facts["replay"] = {"data": replay_source, "ratio": config.replay_ratio,
                            "sentences": len(trained_on) - len(train_split)}
+    for key, report in (("data_report", data_report), ("replay_report", replay_report)):
+        if report is not None:
+            facts[key] = report if isinstance(report, dict) else report.as_dict()
     metrics = {"training": facts, "history": progress.history}
     if trainer.is_world_process_zero():
         metrics.update(_save(trainer, tokenizer, config, data, output_dir, metrics, progress, half))

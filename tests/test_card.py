@@ -122,3 +122,35 @@ def test_base_model_of_each_kind_of_name(name, expected):
     assert hub_base_model(name) == expected
     card = parsed(model_card("r", TrainConfig(base_model=name), metrics_for("conll2003")))
     assert card.data.base_model == expected
+
+
+def data_report() -> dict:
+    """A report as ``load_labelled`` gives it for a doccano file: one span widened, one dropped."""
+    from ner_core.formats import Example, Report, Span, align
+
+    report = Report("shop.jsonl", "doccano")
+    report.records = 2
+    align([Example("Anna met Berliners.", [Span(0, 4, "PER"), Span(9, 15, "LOC")], line=1,
+                   source="shop.jsonl"),
+           Example("Zorg left.", [Span(0, 4, "ALIEN")], line=2, source="shop.jsonl")],
+          report, labels={"PER", "LOC"})
+    return report.as_dict()
+
+
+def test_card_states_the_training_data_report():
+    metrics = metrics_for("/srv/data/shop.jsonl")
+    metrics["training"]["data_report"] = data_report()
+    card = parsed(model_card("mine", TrainConfig(base_model="minilm"), metrics))
+    section = card.text[card.text.index("## Training data"):card.text.index("## Training\n")]
+    assert section.splitlines()[2:5] == [
+        "### Fine-tuning data", "",
+        "`shop.jsonl` (doccano JSONL): 2 records read, 2 examples kept, 2 of 3 entities kept."]
+    assert "| widened | 1 | a span that cut a word, widened to the whole word |" in section
+    assert "| unknown type | 1 | a span of a type outside the label set, dropped |" in section
+    assert "| LOC | 1 |" in section and "| PER | 1 |" in section
+    assert "### Replayed data" not in section
+
+
+def test_card_without_a_data_report_has_no_training_data_section():
+    card = model_card("mine", TrainConfig(base_model="minilm"), metrics_for("conll2003"))
+    assert "## Training data" not in card and "## Training\n" in card

@@ -130,7 +130,12 @@ def test_evaluate_writes_scores_and_prints_a_table(tiny_model, data_dir, tmp_pat
     for scores in result["per_entity"].values():
         assert set(scores) == {"precision", "recall", "f1", "support"}
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["precision", "recall", "f1", "support"]
+    # What reading the data counted comes first (62 sentences in the three files), then the scores.
+    report = result["data_report"]
+    assert (report["records"], report["examples"], report["changes"]) == (62, 62, {})
+    assert out.splitlines()[0].startswith(f"{data_dir.name} (conll (IOB2)): 62 records, 62 "
+                                          "examples, ")
+    assert out.splitlines()[1].split() == ["precision", "recall", "f1", "support"]
     for entity, scores in result["per_entity"].items():
         assert any(line.split()[:1] == [entity] and line.split()[-1] == str(scores["support"])
                    for line in out.splitlines())

@@ -109,7 +109,10 @@ BAD_FILES = {
                             ":2: expected a tag 'O', 'B-TYPE' or 'I-TYPE', found 'PER'"),
     "prefix without type": ("Anna B-\n", ":1: expected a tag 'O', 'B-TYPE' or 'I-TYPE', found 'B-'"),
     "lowercase o": ("Anna B-PER\n\nsaid o\n", ":3: expected a tag .* found 'o'"),
-    "IOBES tag": ("Anna S-PER\n", ":1: expected a tag .* found 'S-PER'"),
+    "unknown prefix": ("Anna X-PER\n", ":1: expected a tag .* found 'X-PER'"),
+    # BIOES is read as IOB2 (test_formats); a sequence that breaks it is refused at its line.
+    "broken BIOES": ("Anna B-PER\nsaid S-LOC\n",
+                     ":2: expected I-PER or E-PER after B-PER \\(BIOES\\), found 'S-LOC'"),
     "empty file": (b"", ": expected CoNLL text, found an empty file"),
     "whitespace only": (" \n\t\n\r\n  ", ": expected CoNLL text, found an empty file"),
     "only -DOCSTART- lines": ("-DOCSTART- -X- -X- O\n\n-DOCSTART- -X- -X- O\n\n",
@@ -215,13 +218,15 @@ def test_load_data_names_the_bad_file_in_a_directory(conll_dir):
 
 def test_load_data_nonexistent_path(tmp_path):
     missing = tmp_path / "nope"
-    with pytest.raises(ValueError, match="expected a directory of CoNLL files, a CoNLL file or "
-                                         f"'conll2003', found '{re.escape(str(missing))}', which does not exist"):
+    with pytest.raises(ValueError, match="expected a labelled file or folder, a Hub dataset id "
+                                         "\\(owner/name\\) or 'conll2003', found "
+                                         f"'{re.escape(str(missing))}', which does not exist"):
         load_data(missing)
 
 
 def test_load_data_directory_without_conll_files(tmp_path):
-    with pytest.raises(ValueError, match=re.escape(f"{tmp_path}: expected CoNLL files named")):
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path}: expected CoNLL columns or ")
+                       + ".*, found content that is none of them; name the format with --format"):
         load_data(tmp_path)
 
 

@@ -172,3 +172,57 @@ def test_all_errors_numbers_the_sentences():
         dict(error("spurious", predicted=("ORG", 0, 1)), sentence=1),
         dict(error("missed", gold=("LOC", 0, 1)), sentence=2),
     ]
+
+
+# What an evaluation carries ------------------------------------------------------------------------
+
+@pytest.fixture
+def labelled_dir(tmp_path):
+    from conftest import make_sentences, write_conll
+
+    write_conll(tmp_path / "valid.txt", make_sentences(12, seed=2))
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["default", "strict"])
+def test_an_evaluation_carries_partial_matches_confusion_and_intervals(biased_model, labelled_dir,
+                                                                       mode):
+    import json
+
+    from ner_core.data import load_data
+    from ner_core.evaluation import evaluate
+    from ner_core.inference import Recognizer
+
+    result = evaluate(Recognizer(str(biased_model)), load_data(labelled_dir)["validation"], mode)
+    assert json.loads(json.dumps(result)) == result  # JSON-able as it is: no tuples, no numpy
+    # The biased model tags every word I-ORG: one ORG over each sentence.
+    partial = result["partial"]["overall"]
+    assert partial["partial"]["actual"] == (12 if mode == "default" else 0)
+    assert partial["strict"]["f1"] == pytest.approx(result["overall"]["f1"])
+    assert result["confusion"]["rows"][-1] == "spurious"
+    assert result["intervals"]["overall"]["f1"] == pytest.approx(result["overall"]["f1"])
+    assert set(result["intervals"]["per_entity"]) == set(result["per_entity"])
+
+
+def test_the_evaluate_command_prints_and_writes_them(tiny_bert, labelled_dir, tmp_path, capsys):
+    import json
+
+    from ner_core import cli
+
+    output = tmp_path / "scores.json"
+    assert cli.main(["evaluate", "--model", str(tiny_bert), "--data", str(labelled_dir),
+                     "--output", str(output)]) == 0
+    result = json.loads(output.read_text())
+    assert set(result["partial"]["overall"]) == {"strict", "exact", "partial", "type"}
+    assert result["confusion"]["columns"][-1] == "missed"
+    assert result["intervals"]["resamples"] == 1000
+    out = capsys.readouterr().out
+    overall = result["intervals"]["overall"]
+    lines = [line.split() for line in out.splitlines()]
+    assert ["overall", *(f"{overall[k]:.4f}" for k in ("f1", "low", "high"))] in lines
+    strict = result["partial"]["overall"]["strict"]
+    assert ["strict", *(str(strict[k]) for k in ("correct", "incorrect", "partial", "missed",
+                                                  "spurious")),
+            *(f"{strict[k]:.4f}" for k in ("precision", "recall", "f1"))] in lines
+    assert "F1 with 95% bootstrap intervals (1000 resamples of the sentences):" in out
+    assert "confusion of types (rows gold, columns predicted):" in out

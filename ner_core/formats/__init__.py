@@ -87,6 +87,8 @@ def detect(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: expected a labelled file or folder, found no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise UserError(f"{path}: expected labelled data, found an empty file")
     head = _head(path)
     suffix = "" if path.is_dir() else path.suffix.lower()
     candidates = [(name, module) for name, module in _readers()
@@ -97,6 +99,9 @@ def detect(path: str | Path) -> str:
     for name, module in _readers():  # an unusual ending: the content decides
         if (name, module) not in candidates and module.looks_like(path, head):
             return name
+    if len(candidates) == 1 and path.is_file():
+        # The one format of this ending reads it, and names the line that is wrong (a bad tag).
+        return candidates[0][0]
     if not candidates:
         endings = sorted({s for _, m in _readers() for s in m.SUFFIXES if s})
         raise UserError(f"{path}: expected a labelled file ending in {', '.join(endings)} or a "
@@ -122,15 +127,15 @@ def read(path: str | Path, format: str | None = None, *, labels: set[str] | None
     report = Report(path.name, name)
     try:
         examples = module.read(path, report, **options)
+        if not examples:
+            raise UserError(f"{path}: expected labelled records in {module.TITLE}, found none")
+        aligned = align(examples, report, labels=labels, cut=cut, overlap=overlap)
+        if need_entities and not report.entities_kept:
+            raise UserError(f"{path}: expected entities to learn from or score against, found "
+                            f"{report.entities_read} in {report.records} records"
+                            + (f" ({report.summary()})" if report.changed else ""))
     except UserError as error:
         raise _named_wrong(error, path, name, format) from None
-    if not examples:
-        raise UserError(f"{path}: expected labelled records in {module.TITLE}, found none")
-    aligned = align(examples, report, labels=labels, cut=cut, overlap=overlap)
-    if need_entities and not report.entities_kept:
-        raise UserError(f"{path}: expected entities to learn from or score against, found "
-                        f"{report.entities_read} in {report.records} records"
-                        + (f" ({report.summary()})" if report.changed else ""))
     logger.info("%s", report.summary())
     return Converted(aligned, report)
 

@@ -57,7 +57,7 @@ def _example(path: Path, index: int, number: int, record: dict, report: Report) 
     if text is not None and not isinstance(text, str):
         raise UserError(f"{where}: expected the text as a string, found {kind(text)}")
     meta = {key: value for key, value in record.items() if key not in NOT_KEPT}
-    example = Example(text or "", [], record=index, line=number, source=path.name,
+    example = Example(text or "", [], record=index, line=number, source=path.name, doc_id=index,
                       meta={NAME: meta})
     if not example.text.strip():
         report.add("empty text", example, "no text" if text is None else f"text {text!r}")

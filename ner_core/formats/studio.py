@@ -54,7 +54,7 @@ def _example(path: Path, index: int, number: int, record: dict, text_field: str,
         raise UserError(f"{where}: expected the text in {text_field!r} as a string, found "
                         f"{kind(text)}")
     meta = {key: value for key, value in record.items() if key not in (text_field, "entities")}
-    example = Example(text or "", [], record=index, line=number, source=path.name,
+    example = Example(text or "", [], record=index, line=number, source=path.name, doc_id=index,
                       meta={NAME: meta})
     if not example.text.strip():
         report.add("empty text", example, f"no {text_field!r}" if text is None else
