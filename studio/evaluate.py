@@ -1,8 +1,10 @@
-"""The Evaluate tab: scores, per-entity table and chart, model comparison, and the error browser.
+"""The Evaluate tab: scores with their intervals, per-entity table and chart, partial matches and
+confused types, model comparison with a paired test, and the error browser.
 
 An evaluation's tokens, tags and errors (megabytes for a CoNLL-2003 split) are kept on disk, in
 the visitor's temporary folder under a random id; the page's state holds only the id, and the
-error browser reads the file. The file goes when the state expires or the page evaluates again.
+error browser and the match tables read the file. The file goes when the state expires or the
+page evaluates again.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
-from ner_core import evaluation, tenancy, to_dataset_dict
+from ner_core import evaluation, significance, tenancy, to_dataset_dict
 from ner_core.errors import UserError
 from ner_core.labels import spans
 from ner_core.metrics import ERROR_KINDS
@@ -25,7 +28,8 @@ from ner_core.metrics import ERROR_KINDS
 from . import access, models
 from .data import conll2003, read_upload
 from .errors import shown_to_user
-from .views import color_map, per_entity_table
+from .score_tables import comparison, entity_table, match_frames, overall_frame, verdict_text
+from .views import color_map, per_entity_table  # noqa: F401 (still read as ev.per_entity_table)
 
 MAX_ERRORS_SHOWN = 200
 MAX_FILTER_CHARS = 200  # the type and the words the error browser filters by
@@ -35,6 +39,7 @@ RESULTS_KEPT = 2
 SCORES_KEPT = 32
 EVALUATIONS = "evaluations"  # their kind among a visitor's temporary files
 BROWSED = ("per_entity", "tokens", "gold", "predicted", "errors")  # what the error browser reads
+KEPT = (*BROWSED, "partial", "confusion")  # what is kept on disk: that and the match tables
 _EVALUATION_ID = re.compile(r"[0-9a-f]{32}")
 NOTHING_YET = "<p>Evaluate a model to browse its errors.</p>"
 GONE = ("<p>The errors of this evaluation are no longer kept on the server: evaluate again to "
@@ -75,27 +80,37 @@ def _evaluate_cached(model: str, version: str, source: str, mode: str) -> dict:
                                errors=True)
 
 
+def scores_of(full: dict) -> dict:
+    """An evaluation with ``errors`` without its tokens, tags and errors, but with what a paired
+    test reads of them: ``sentence_totals``, each sentence's true positives, predicted and gold
+    entities (a few bytes a sentence)."""
+    _, counts = significance.sentence_counts(full["gold"], full["predicted"], full["mode"])
+    scores = {key: value for key, value in full.items() if key not in BROWSED[1:]}
+    return {**scores, "sentence_totals": counts.sum(axis=1, dtype=np.int32)}
+
+
 @functools.lru_cache(maxsize=SCORES_KEPT)
 def _scores_cached(model: str, version: str, source: str, mode: str) -> dict:
-    full = _evaluate_cached(model, version, source, mode)
-    return {key: value for key, value in full.items() if key not in BROWSED[1:]}
+    return scores_of(_evaluate_cached(model, version, source, mode))
 
 
 def run_evaluation(model: str, source: str, upload: str | None, mode: str, *,
                    who: access.Visitor | None = None, errors: bool = True) -> dict:
-    """Scores, with every sentence's tags and errors unless ``errors`` is false; CoNLL-2003
-    results are kept for comparing models."""
+    """Scores, with every sentence's tags and errors, or with ``errors`` false as ``scores_of``
+    keeps them; CoNLL-2003 results are kept for comparing models."""
     model = models.pick(model, None, who=who)
     if source == "upload":
         split = load_split(source, upload)  # checked whole before a model is loaded
-        return evaluation.evaluate(models.recognizer(model), split, mode=mode, errors=errors)
+        full = evaluation.evaluate(models.recognizer(model), split, mode=mode, errors=True)
+        return full if errors else scores_of(full)
     kept = _evaluate_cached if errors else _scores_cached
     return kept(model, models.version(model), source, mode)
 
 
 def save_evaluation(result: dict, owner: str | None) -> str:
-    """Keep what the error browser reads of ``result`` in ``owner``'s temporary folder; its id."""
-    content = json.dumps({key: result[key] for key in BROWSED}, ensure_ascii=False).encode()
+    """Keep what the error browser and the match tables read of ``result`` in ``owner``'s
+    temporary folder; its id."""
+    content = json.dumps({key: result[key] for key in KEPT}, ensure_ascii=False).encode()
     tenancy.check_room(len(content), "the errors of this evaluation")
     evaluation_id = uuid.uuid4().hex
     (tenancy.tenant_temp(owner, EVALUATIONS) / f"{evaluation_id}.json").write_bytes(content)
@@ -131,25 +146,6 @@ def _forget_expired(evaluation_id) -> None:
     if isinstance(evaluation_id, str) and _EVALUATION_ID.fullmatch(evaluation_id):
         for path in tenancy.temp_root().glob(f"*/{EVALUATIONS}/{evaluation_id}.json"):
             path.unlink(missing_ok=True)
-
-
-def overall_frame(result: dict) -> pd.DataFrame:
-    o = result["overall"]
-    return pd.DataFrame([[round(o["precision"], 4), round(o["recall"], 4), round(o["f1"], 4),
-                          round(o["accuracy"], 4), result["n_sentences"]]],
-                        columns=["precision", "recall", "F1", "accuracy", "sentences"])
-
-
-def comparison(a_name: str, a: dict, b_name: str, b: dict) -> pd.DataFrame:
-    """Per-entity F1 of two models side by side, with B minus A."""
-    rows = []
-    for entity in sorted(set(a["per_entity"]) | set(b["per_entity"])):
-        fa = a["per_entity"].get(entity, {}).get("f1", 0.0)
-        fb = b["per_entity"].get(entity, {}).get("f1", 0.0)
-        rows.append([entity, round(fa, 4), round(fb, 4), round(fb - fa, 4)])
-    rows.append(["overall", round(a["overall"]["f1"], 4), round(b["overall"]["f1"], 4),
-                 round(b["overall"]["f1"] - a["overall"]["f1"], 4)])
-    return pd.DataFrame(rows, columns=["entity", f"F1 {a_name}", f"F1 {b_name}", "difference"])
 
 
 def _marked(tokens: list[str], tags: list[str], colors: dict[str, str]) -> str:
@@ -221,20 +217,30 @@ def evaluate(model, source, upload, mode, previous: str | None = None,
         result = run_evaluation(model, source, upload, mode, who=who)
     evaluation_id = save_evaluation(result, who.identity)
     forget_evaluation(previous, who.identity)  # this page browses the new one now
-    table = per_entity_table(result)
+    table = entity_table(result)
     types = gr.Dropdown(choices=["all", *result["per_entity"]], value="all")
     return (overall_frame(result), table, table[["entity", "F1"]], evaluation_id,
             browse_errors(result, "all", "all", ""), types)
 
 
 @shown_to_user
+def match_tables(evaluation_id: str | None, profile: gr.OAuthProfile | None = None,
+                 request: gr.Request = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The partial-match and confusion tables of the evaluation ``evaluation_id``, from disk."""
+    return match_frames(saved_evaluation(evaluation_id, access.visitor(profile, request).identity))
+
+
+@shown_to_user
 def compare(model_a, model_b, source, upload, mode, profile: gr.OAuthProfile | None = None,
             request: gr.Request = None):
+    """The paired test's verdict on B against A, and their per-entity F1 side by side."""
     who = access.visitor(profile, request)
     with tenancy.HEAVY.hold(who.identity, "comparison"):
         a = run_evaluation(model_a, source, upload, mode, who=who, errors=False)
         b = run_evaluation(model_b, source, upload, mode, who=who, errors=False)
-    return comparison(model_a, a, model_b, b)
+    test = significance.paired_test_of(a["sentence_totals"], b["sentence_totals"],
+                                       names=(f"`{model_a}`", f"`{model_b}`"))
+    return verdict_text(test, a["n_sentences"]), comparison(model_a, a, model_b, b)
 
 
 def build(page) -> None:
@@ -255,11 +261,19 @@ def build(page) -> None:
     with gr.Row():
         per_entity = gr.Dataframe(label="Per entity", interactive=False, elem_id="per-entity")
         chart = gr.BarPlot(x="entity", y="F1", title="F1 per entity", y_lim=[0, 1], height=260)
+    with gr.Accordion("Partial matches and confused types", open=True):
+        with gr.Row():
+            schemes = gr.Dataframe(label="Partial match (SemEval-2013 schemes)",
+                                   interactive=False, elem_id="partial")
+            confused = gr.Dataframe(label="Types confused (rows gold, columns predicted)",
+                                    interactive=False, elem_id="confusion")
     with gr.Accordion("Compare with another model", open=False):
         with gr.Row():
-            other = gr.Dropdown(choices, value=first, label="Model B", allow_custom_value=True)
-            compare_button = gr.Button("Compare")
-        comparison_table = gr.Dataframe(interactive=False)
+            other = gr.Dropdown(choices, value=first, label="Model B", elem_id="compare-model",
+                                allow_custom_value=True)
+            compare_button = gr.Button("Compare", elem_id="compare")
+        verdict = gr.Markdown(elem_id="comparison-verdict")
+        comparison_table = gr.Dataframe(interactive=False, elem_id="comparison")
     with gr.Accordion("Errors", open=True):
         with gr.Row():
             kind = gr.Dropdown(KIND_CHOICES, value="all", label="Kind")
@@ -272,9 +286,11 @@ def build(page) -> None:
 
     evaluate_button.click(evaluate, [model, source, upload, mode, evaluated],
                           [overall, per_entity, chart, evaluated, errors, entity_type],
-                          api_name="evaluate", **models.model_work())
-    compare_button.click(compare, [model, other, source, upload, mode], comparison_table,
-                         api_name="compare", **models.model_work())
+                          api_name="evaluate", **models.model_work()
+                          ).success(match_tables, evaluated, [schemes, confused],
+                                    api_visibility="private", show_progress="hidden")
+    compare_button.click(compare, [model, other, source, upload, mode],
+                         [verdict, comparison_table], api_name="compare", **models.model_work())
     for widget in (kind, entity_type, query):
         widget.change(error_browser, [evaluated, kind, entity_type, query], errors,
                       api_visibility="private", show_progress="hidden")

@@ -266,11 +266,12 @@ def test_an_evaluation_is_kept_on_disk_by_id_for_its_visitor(biased, tmp_path):
 def test_results_kept_in_memory_are_bounded(biased, untrained, tmp_path, monkeypatch):
     split = validation_split(tmp_path, 30)
     monkeypatch.setattr(ev, "conll2003", lambda: split)
-    frame = ev.compare(biased, untrained, "validation", None, "default", **ANNA)
+    _, frame = ev.compare(biased, untrained, "validation", None, "default", **ANNA)
     assert frame["entity"].tolist()[-1] == "overall"
     assert ev._evaluate_cached.cache_info().maxsize == ev.RESULTS_KEPT <= 2
     scores = ev._scores_cached(biased, models.version(biased), "validation", "default")
     assert "tokens" not in scores and "errors" not in scores
+    assert scores["sentence_totals"].shape == (30, 3)  # what the paired test reads instead
 
 
 # Whatever a client posts ----------------------------------------------------------------------
