@@ -20,30 +20,48 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ner_core import annotations, dataset_export, dataset_paths, tenancy
+from ner_core import annotations, dataset_paths, tenancy
 from ner_core.errors import UserError
 from ner_core.records import TEXT_FIELD
 
 from . import access, models, training
-from .annotate_queue import drop_queue, queued, ranked, read_texts, recognized, stored_queue
-from .downloads import saved_by_content
+from .annotate_datasets import EXPORTS as EXPORTS  # where callers of the tab look for them
+from .annotate_datasets import build_exports
+from .annotate_datasets import export_dataset as export_dataset
+from .annotate_datasets import export_jsonl as export_jsonl
+from .annotate_datasets import owner as _owner
+from .annotate_queue import (
+    drop_queue,
+    import_choices,
+    imported,
+    is_labelled,
+    queued,
+    ranked,
+    read_texts,
+    recognized,
+    stored_queue,
+)
+from .annotate_queue import text_fields as text_fields
 from .errors import shown_to_user
+from .labelled import FOUND_FROM_FILE, upload_endings
 from .models import recognize
-from .uploads import choose_field as text_fields
 from .views import color_map, entities_of, pairs, tokens
 
 DEFAULT_DATASET = "corrections"
 NEW_SPAN = "label"  # what the frontend calls a span selected but not yet given a type
 ENTITY_COLUMNS = ["type", "text", "start", "end"]
 COUNT_COLUMNS = ["type", "entities"]
-EMPTY = {"text": "", "entities": [], "model": None, "line": None, "least": None, "pending": False}
+EMPTY = {"text": "", "entities": [], "model": None, "line": None, "least": None, "where": None,
+         "pending": False}
 HOW_TO = ("Select words to mark them (a new mark reads 'label'). Click a mark to give it a type "
           "(PER, ORG, LOC, MISC or a new one) and press Enter; × removes it. Marks are widened to "
           "whole words.")
 QUEUE_ORDER = ("A file's texts come least sure first: ranked by the lowest score among the "
                "model's entities in each text (1.0 when it finds none, so texts without entities "
                "come last); ties keep the file's order.")
-EXPORTS = "exports"  # a visitor's exports, in their temporary folder
+IMPORT_ORDER = ("An imported file's texts come in the file's order, each with the file's own "
+                "entities to correct; no model is run.")
+TEXT_FILES = [".txt", ".jsonl", ".csv", ".tsv"]
 SUGGESTING, QUEUEING = "suggestion", "file queue"  # heavy calls, as a refusal names them
 
 
@@ -63,17 +81,8 @@ def suggested(item: dict) -> dict:
     file's text, its line and lowest score."""
     snapped, _ = annotations.snap(item["text"], [{k: e[k] for k in ("start", "end", "label")}
                                                  for e in item["entities"]])
-    return {**EMPTY, **{k: item.get(k) for k in ("text", "model", "line", "least")},
+    return {**EMPTY, **{k: item.get(k) for k in ("text", "model", "line", "least", "where")},
             "entities": snapped}
-
-
-def _owner(who: access.Visitor) -> str | None:
-    """Whose datasets and queues ``who``'s requests use; on a public host a request must say
-    who sent it (a browser session, at least), or it would reach the host's own."""
-    if who.identity is None and tenancy.is_public():
-        raise UserError("expected a browser session or a signed-in account to keep your "
-                        "datasets apart from others' on this server, found neither")
-    return who.identity
 
 
 def _entities(text: str, model: str | None, who: access.Visitor) -> list[dict]:
@@ -108,20 +117,30 @@ def suggest_text(text: str, model: str, queue: dict | None = None,
 
 @shown_to_user
 def queue_file(path: str | None, text_field: str, model: str, queue: dict | None = None,
-               progress=gr.Progress(), profile: gr.OAuthProfile | None = None,
-               request: gr.Request = None):
+               file_format: str | None = FOUND_FROM_FILE, progress=gr.Progress(),
+               profile: gr.OAuthProfile | None = None, request: gr.Request = None):
+    """Queue a file: a labelled file's texts with its own entities, in its order (``file_format``
+    names its format, else the file says), or a file of plain texts with the model's entities,
+    least sure first. The queue's views, then the import's report (none for plain texts)."""
     who = access.visitor(profile, request)
     owner = _owner(who)
     if not path:
-        raise UserError("upload a file of texts (.txt, .jsonl, .csv or .tsv) first")
+        raise UserError("upload a file of texts (.txt, .jsonl, .csv or .tsv) or a labelled file "
+                        "first")
+    name = Path(path).name
     with tenancy.HEAVY.hold(who.identity, QUEUEING):
-        texts, left_out = read_texts(path, text_field)
-        name = models.pick(model, None, who=who)
-        found = recognized(models.recognizer(name), [text for _, text in texts], progress)
+        if is_labelled(path, file_format):
+            items, left_out, report = imported(path, file_format)
+            said = f"Imported {len(items)} texts of `{name}` with their entities"
+        else:
+            texts, left_out = read_texts(path, text_field)
+            chosen = models.pick(model, None, who=who)
+            found = recognized(models.recognizer(chosen), [text for _, text in texts], progress)
+            items = [{**item, "model": chosen} for item in ranked(texts, found)]
+            said, report = f"Queued {len(texts)} texts of `{name}`", ""
     drop_queue(queue)
-    stored = stored_queue(owner, [{**item, "model": name} for item in ranked(texts, found)])
-    return _next(stored, f"Queued {len(texts)} texts of `{Path(path).name}`"
-                         + (f" ({left_out})" if left_out else "") + ".")
+    stored = stored_queue(owner, items)
+    return (*_next(stored, said + (f" ({left_out})" if left_out else "") + "."), report)
 
 
 def _next(queue: dict | None, said: str = ""):
@@ -135,10 +154,15 @@ def _next(queue: dict | None, said: str = ""):
         return (current, None, "", *_view(current), said, "The queue is empty.")
     item, rest = items[0], len(items) - 1
     current = suggested(item)
-    where = f"Line {item['line']} (lowest score {item['least']:.2f})" if item.get("line") \
-        else "This text"
+    order = IMPORT_ORDER if item.get("where") else QUEUE_ORDER
+    if item.get("where"):
+        where = f"{item['where']}, with the file's entities"
+    elif item.get("line"):
+        where = f"Line {item['line']} (lowest score {item['least']:.2f})"
+    else:
+        where = "This text"
     return (current, {**queue, "at": queue["at"] + 1} if rest else None, item["text"],
-            *_view(current), said, f"{where}; {rest} more in the queue. {QUEUE_ORDER}")
+            *_view(current), said, f"{where}; {rest} more in the queue. {order}")
 
 
 @shown_to_user
@@ -235,33 +259,6 @@ def show_dataset(name: str, profile: gr.OAuthProfile | None = None, request: gr.
     return dataset_view(name, owner)
 
 
-def _download(name: str, suffix: str, export, who: access.Visitor) -> str:
-    """The dataset exported into a file named after it, in a folder named by its content among
-    the visitor's temporary files."""
-    owner = _owner(who)
-    path = dataset_paths.dataset_path(name, owner=owner)
-    tenancy.check_room(path.stat().st_size if path.is_file() else 0, "this export")
-    file = f"{name.rpartition('/')[2]}{suffix}"
-    folder = saved_by_content(tenancy.tenant_temp(owner, EXPORTS),
-                              lambda folder: export(name, folder / file, owner=owner))
-    return str(folder / file)
-
-
-@shown_to_user
-def export_dataset(dataset: str, profile: gr.OAuthProfile | None = None,
-                   request: gr.Request = None) -> str:
-    """The dataset as a CoNLL file (IOB2, ``-DOCSTART-`` between texts)."""
-    return _download(dataset, ".conll", dataset_export.export_conll,
-                     access.visitor(profile, request))
-
-
-@shown_to_user
-def export_jsonl(dataset: str, profile: gr.OAuthProfile | None = None,
-                 request: gr.Request = None) -> str:
-    return _download(dataset, ".jsonl", dataset_export.export_jsonl,
-                     access.visitor(profile, request))
-
-
 @shown_to_user
 def fine_tune_on(dataset: str, current: dict, model: str, profile: gr.OAuthProfile | None = None,
                  request: gr.Request = None):
@@ -282,11 +279,19 @@ def build(page) -> None:
             text = gr.Textbox(label="Text", lines=5, elem_id="annotate-text",
                               placeholder="Paste a text, or queue a file of texts")
             with gr.Row():
-                upload = gr.File(label="…or a file of texts (.txt one per line, .jsonl, .csv, "
-                                       ".tsv)", file_types=[".txt", ".jsonl", ".csv", ".tsv"],
+                upload = gr.File(label="…or a file: texts (.txt one per line, .jsonl, .csv, .tsv) "
+                                       "for the model, or labelled (Label Studio, doccano, "
+                                       "Prodigy, spaCy, BRAT .zip, studio JSONL, CoNLL) to "
+                                       "correct", file_types=sorted({*TEXT_FILES,
+                                                                     *upload_endings()}),
                                  type="filepath", height=110, elem_id="annotate-file")
-                field = gr.Dropdown([TEXT_FIELD], value=TEXT_FIELD, label="Text field or column",
-                                    allow_custom_value=True, elem_id="annotate-field")
+                with gr.Column():
+                    field = gr.Dropdown([TEXT_FIELD], value=TEXT_FIELD,
+                                        label="Text field or column", allow_custom_value=True,
+                                        elem_id="annotate-field")
+                    file_format = gr.Dropdown(import_choices(), value=FOUND_FROM_FILE,
+                                              label="The file is", elem_id="annotate-format")
+            import_report = gr.Markdown(elem_id="annotate-import-report")
         with gr.Column(scale=1, min_width=240):
             model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
                                 allow_custom_value=True, elem_id="annotate-model")
@@ -314,10 +319,7 @@ def build(page) -> None:
             counts = gr.Dataframe(pd.DataFrame(columns=COUNT_COLUMNS), label="Entities per type",
                                   interactive=False, elem_id="annotate-counts")
         with gr.Column():
-            with gr.Row():
-                conll_button = gr.Button("Export CoNLL", elem_id="export-conll")
-                jsonl_button = gr.Button("Export JSONL", elem_id="export-jsonl")
-            download = gr.File(label="Download", interactive=False, elem_id="annotate-export")
+            build_exports(dataset)
             train_button = gr.Button("Fine-tune on this dataset", elem_id="finetune-dataset")
     kept = {"time_to_live": models.STATE_SECONDS}
     current, last = gr.State(dict(EMPTY), **kept), gr.State(None, **kept)
@@ -330,8 +332,8 @@ def build(page) -> None:
     suggest_button.click(suggest_text, [text, model, queue],
                          [current, queue, shown, entities, notes, queue_note],
                          **models.model_work(), **private)
-    queue_button.click(queue_file, [upload, field, model, queue], shown_next,
-                       **models.model_work(), **private)
+    queue_button.click(queue_file, [upload, field, model, queue, file_format],
+                       [*shown_next, import_report], **models.model_work(), **private)
     upload.change(text_fields, upload, field, show_progress="hidden", **private)
     shown.change(edited, [current, shown], [current, shown, entities, notes],
                  show_progress="hidden", **private)
@@ -341,8 +343,6 @@ def build(page) -> None:
     dataset.change(show_dataset, dataset, [dataset, counts, summary], show_progress="hidden",
                    **private)
     page.demo.load(show_dataset, dataset, [dataset, counts, summary], **private)
-    conll_button.click(export_dataset, dataset, download, api_name="export_dataset")
-    jsonl_button.click(export_jsonl, dataset, download, api_name="export_jsonl")
     gr.api(suggest, api_name="suggest", **models.model_work())
     gr.api(accept, api_name="accept")
 

@@ -1,5 +1,5 @@
 """Labelled data the app trains and scores on: CoNLL-2003 from ``$NER_DATA_DIR`` (else the Hub), or
-CoNLL files a visitor uploads, checked as they arrive."""
+labelled files a visitor uploads in any format of ``ner_core.formats``, checked as they arrive."""
 
 from __future__ import annotations
 
@@ -8,31 +8,22 @@ import os
 from pathlib import Path
 
 from ner_core import tenancy, to_dataset_dict
-from ner_core.data import load_data, read_conll
+from ner_core.data import load_data
 from ner_core.errors import UserError
 from ner_core.jobs import LoadedData
 
+from .labelled import describe, read_upload
 from .uploads import UPLOAD_LIMIT_BYTES as UPLOAD_LIMIT_BYTES  # where callers look for it too
-from .uploads import uploaded
 
 CONLL_SENTENCES = 14_041  # training sentences of CoNLL-2003
 
 
-def read_upload(path: str):
-    """Read an uploaded CoNLL file; messages name the file as the user knows it, not its temp path."""
-    with uploaded(path):
-        return read_conll(path)
-
-
 def describe_upload(path: str | None) -> str:
-    """A line about an uploaded CoNLL file, or the reason it was refused (file and line)."""
+    """The report of an uploaded labelled file as Markdown (what was read, what each change
+    counted, with where), or the reason it was refused (file and line)."""
     if not path:
         return ""
-    conll = read_upload(path)
-    types = sorted({t[2:] for s in conll.sentences for t in s.tags if t != "O"})
-    scheme = "IOB1, converted to IOB2" if conll.scheme == "IOB1" else "IOB2"
-    return (f"`{Path(path).name}`: {len(conll.sentences):,} sentences, {scheme}, "
-            f"types {', '.join(types) or 'none'}")
+    return describe(read_upload(path))
 
 
 @functools.cache
@@ -74,14 +65,20 @@ class TrainingData:
         self.replay = replay
         self.train_name = self.validation_name = None  # the uploads' file names
         self.dataset = dataset
+        self.reports = {}  # split -> the Report of reading its upload
+        self.formats = {}  # split -> the format its upload was read as
         if source == "upload":
             if not train_file:
-                raise UserError("upload a training file in CoNLL format, or choose CoNLL-2003")
-            self._splits = {"train": read_upload(train_file).sentences}
+                raise UserError("upload a labelled training file (CoNLL, Label Studio, doccano, "
+                                "Prodigy, spaCy, BRAT .zip, ...), or choose CoNLL-2003")
+            self._splits = {}
+            for split, path in (("train", train_file), ("validation", validation_file)):
+                if path:
+                    upload = read_upload(path)
+                    self._splits[split], self.reports[split] = upload.sentences, upload.report
+                    self.formats[split] = upload.format
             self.train_name = Path(train_file).name
-            if validation_file:
-                self._splits["validation"] = read_upload(validation_file).sentences
-                self.validation_name = Path(validation_file).name
+            self.validation_name = Path(validation_file).name if validation_file else None
             self.train_sentences = len(self._splits["train"])
         elif source == "dataset":
             from ner_core import dataset_export
@@ -119,6 +116,8 @@ class TrainingData:
         """The splits to train on, with where they came from and, with replay, the replayed data."""
         data = conll2003() if self._splits is None else to_dataset_dict(self._splits)
         options = {"data_source": self.name}
+        if "train" in self.reports:  # the run's card states what reading the upload changed
+            options["data_report"] = self.reports["train"]
         if self.replay:
             options.update(replay=conll2003(), replay_source=self.replay_name)
         return LoadedData(data, options)

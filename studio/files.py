@@ -1,4 +1,5 @@
-"""The Files tab: a whole file of texts in, its entities out as JSONL and CSV downloads.
+"""The Files tab: a whole file of texts in, its entities out as JSONL and CSV downloads, and as
+files Label Studio (predictions to correct there) and doccano import.
 
 The file is checked whole (size, format, every record, their number) before the model reads a
 word; ``ner_core.batch.recognize_file`` then streams it through the recognizer in batches, so
@@ -17,9 +18,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ner_core import tenancy
+from ner_core import formats, tenancy
 from ner_core.batch import BatchSummary, count_records, recognize_file, skipped_text
 from ner_core.errors import UserError
+from ner_core.formats import Report
 from ner_core.records import CSV_COLUMNS, TEXT_FIELD, csv_rows, read_records
 
 from . import access, models
@@ -35,6 +37,13 @@ FILE_TYPES = [".txt", ".jsonl", ".csv", ".tsv"]
 OUTPUTS = "files"  # their kind among a visitor's temporary files
 # The JSONL repeats every record with its entities, and the CSV lists the entities again.
 OUTPUT_BYTES_PER_INPUT_BYTE = 3
+# The Label Studio and doccano files repeat the JSONL's texts and entities, Label Studio's in
+# indented JSON with several fields per entity: about 3.7 and 0.4 times the JSONL.
+LABELLED_BYTES_PER_JSONL_BYTE = 5
+# The entities for the labelling tools too: a file Label Studio imports as predictions to correct
+# there, and doccano's JSONL.
+LABELLED_OUTPUTS = {"label-studio-predictions": ".label-studio.json", "doccano": ".doccano.jsonl"}
+LABELLED_SAID = "Label Studio and doccano"
 MAX_FIELD_CHARS = 200
 
 
@@ -55,13 +64,14 @@ def checked_records(path: str, text_field: str, max_chars: int) -> int:
 
 
 def write_csv(input_path: str, text_field: str, max_chars: int, jsonl: Path,
-              output: Path) -> list[tuple[str, list[dict]]]:
+              output: Path) -> tuple[list[tuple[str, list[dict]]], int]:
     """The CSV of the JSONL ``recognize_file`` wrote, built from its entities rather than by
-    recognizing again; returns the first ``PREVIEW_RECORDS`` (text, entities).
+    recognizing again; returns the first ``PREVIEW_RECORDS`` (text, entities) and how many
+    records have a text that is more than spaces.
 
     The JSONL holds one line per record ``read_records`` yields with the same limit, in order.
     """
-    preview = []
+    preview, texts = [], 0
     records = read_records(input_path, text_field, max_chars=max_chars)
     with open(jsonl, encoding="utf-8") as found, \
             open(output, "w", newline="", encoding="utf-8") as out:
@@ -72,7 +82,20 @@ def write_csv(input_path: str, text_field: str, max_chars: int, jsonl: Path,
             rows.writerows(csv_rows(record, entities))
             if len(preview) < PREVIEW_RECORDS:
                 preview.append((record.text, entities))
-    return preview
+            texts += bool(record.text.strip())
+    return preview, texts
+
+
+def write_labelled(jsonl: Path, text_field: str, outputs: dict[str, Path], name: str) -> Report:
+    """The JSONL ``recognize_file`` wrote (the studio's JSONL, its texts in ``text_field``)
+    converted by the registry into each format of ``outputs`` (format -> file), once the disk
+    has room for them; the report of the conversion. ``name`` is the upload's."""
+    tenancy.check_room(LABELLED_BYTES_PER_JSONL_BYTE * jsonl.stat().st_size,
+                       f"the {LABELLED_SAID} files of {name}")
+    converted = formats.read(jsonl, "studio", text_field=text_field, need_entities=False)
+    for name, path in outputs.items():
+        formats.write(converted.examples, path, name)
+    return converted.report
 
 
 def summary_text(name: str, model: str, summary: BatchSummary) -> str:
@@ -127,23 +150,34 @@ def _recognize(file: str, name: str, text_field: str, threshold: float, progress
     directory = Path(tempfile.mkdtemp(prefix="job-", dir=tenancy.tenant_temp(owner, OUTPUTS)))
     stem = Path(file).stem
     jsonl, table = directory / f"{stem}.entities.jsonl", directory / f"{stem}.entities.csv"
+    labelled = {fmt: directory / f"{stem}{ending}" for fmt, ending in LABELLED_OUTPUTS.items()}
     try:
         with uploaded(file):
             summary = recognize_file(recognizer, file, jsonl, "jsonl", text_field,
                                      threshold=threshold, checked=total,
                                      on_progress=lambda done, of: progress((done, of),
                                                                            unit="records"))
-            preview = write_csv(file, text_field, recognizer.max_text_chars, jsonl, table)
+            preview, texts = write_csv(file, text_field, recognizer.max_text_chars, jsonl,
+                                       table)
+        # Without a text (all too long, or blank) there is nothing to label in another tool.
+        report = write_labelled(jsonl, text_field, labelled, Path(file).name) if texts else None
     except BaseException:  # nothing is left of a request that failed
         shutil.rmtree(directory, ignore_errors=True)
         raise
     types = sorted(summary.per_type)
-    return (summary_text(Path(file).name, name, summary),
+    said = summary_text(Path(file).name, name, summary)
+    if report is not None and report.changed:
+        said += f" The {LABELLED_SAID} files: {_changes(report)}."
+    return (said,
             pd.DataFrame(list(summary.per_type.items()), columns=TYPE_COLUMNS),
             pd.DataFrame([[e["text"], e["type"], e["count"]] for e in summary.most_frequent],
                          columns=FREQUENT_COLUMNS),
             gr.HighlightedText(value=preview_value(preview), color_map=color_map(types)),
-            [str(jsonl), str(table)])
+            [str(jsonl), str(table), *(map(str, labelled.values()) if report else [])])
+
+
+def _changes(report: Report) -> str:
+    return ", ".join(f"{count:,} {change}" for change, count in report.counts.items() if count)
 
 
 def build(page) -> None:
@@ -171,8 +205,8 @@ def build(page) -> None:
                                 elem_id="files-frequent")
     preview = gr.HighlightedText(label=f"The first {PREVIEW_RECORDS} records", show_legend=True,
                                  color_map=color_map([]), elem_id="files-preview")
-    downloads = gr.File(label="Download (JSONL, CSV)", file_count="multiple", interactive=False,
-                        elem_id="files-downloads")
+    downloads = gr.File(label="Download (JSONL, CSV, Label Studio predictions, doccano JSONL)",
+                        file_count="multiple", interactive=False, elem_id="files-downloads")
     page.model_pickers.append(model)
 
     upload.change(choose_field, upload, text_field, api_visibility="private",

@@ -23,7 +23,7 @@ from ner_core.jobs import FineTuneJobs, JobSnapshot
 from ner_core.plan import AUTO, FineTunePlan
 from ner_core.training import device_description
 
-from . import access, zerogpu
+from . import access, pushing, zerogpu
 from . import training as tr
 from .data import TrainingData
 from .data import describe_upload as _describe_upload
@@ -34,6 +34,7 @@ from .training import FORM
 from .views import per_entity_table
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+FORMATS_SAID = "CoNLL, Label Studio, doccano, Prodigy, spaCy, BRAT .zip, ..."
 JOBS = FineTuneJobs()  # the one fine-tune of this server, seen by every visitor
 
 
@@ -254,21 +255,10 @@ def push_run(run: str, repo: str, private: bool, profile: gr.OAuthProfile | None
              token: gr.OAuthToken | None = None, request: gr.Request = None) -> str:
     """Push a finished run to the Hub: the signed-in visitor's namespace on a Space, else the
     ``owner/name`` typed, with ``HF_TOKEN``."""
-    who = access.visitor(profile, request)
-    run = _own_run(run, who)
-    repo = (repo or "").strip()
-    if access.on_space():
-        if profile is None or token is None:
-            raise UserError("sign in with Hugging Face (the button at the top of the page) to push "
-                            "a run to your account")
-        name = repo.split("/")[-1] or run
-        repo_id, secret = f"{profile.username}/{name}", token.token
-    else:
-        if "/" not in repo:
-            raise UserError(f"expected a Hub repository as owner/name, found {repo!r}")
-        repo_id, secret = repo, None  # huggingface_hub reads HF_TOKEN itself
+    run = _own_run(run, access.visitor(profile, request))
+    repo_id, secret = pushing.destination(repo, run, "a run", profile, token)
     url = hub.push_run(run, repo_id, token=secret, private=bool(private))
-    return f"Pushed `{run}` to [{repo_id}]({url}) ({'private' if private else 'public'})."
+    return pushing.pushed(run, repo_id, url, bool(private))
 
 
 def build(page: Page) -> None:
@@ -281,12 +271,13 @@ def build(page: Page) -> None:
         base_hub = gr.Textbox(label="…or a Hub model id", placeholder="owner/name")
         name = gr.Textbox(label="Run name", placeholder="run-YYYYMMDD-HHMMSS", elem_id="run-name")
     with gr.Row():
-        source = gr.Radio([("CoNLL-2003", "conll2003"), ("Upload CoNLL files", "upload"),
+        source = gr.Radio([("CoNLL-2003", "conll2003"), ("Upload labelled files", "upload"),
                            ("Annotated dataset", "dataset")], value="conll2003", label="Data")
-        train_file = gr.File(label="Training file (CoNLL)", type="filepath", height=130,
-                             elem_id="train-file")
-        validation_file = gr.File(label="Validation file (optional)", type="filepath", height=130,
-                                  elem_id="validation-file")
+        # No list of endings: a CoNLL file may have none (eng.train), and the content decides.
+        train_file = gr.File(label=f"Training file ({FORMATS_SAID})", type="filepath",
+                             height=130, elem_id="train-file")
+        validation_file = gr.File(label="Validation file (optional; the same formats)",
+                                  type="filepath", height=130, elem_id="validation-file")
     with gr.Row():
         dataset = gr.Dropdown([], value=None, label="Annotated dataset",
                               info="accepted corrections from the Annotate tab",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -242,8 +243,13 @@ def reproduce_command(plan: FineTunePlan, name: str, data: TrainingData) -> str:
                 + line(f"{data.dataset}.conll"))
     if data.validation_name is None:
         return line(data.train_name)
-    return ("# data/ holds your training file as train.txt and your validation file as valid.txt\n"
-            + line("data/"))
+    if set(data.formats.values()) == {"conll"}:
+        return ("# data/ holds your training file as train.txt and your validation file as "
+                "valid.txt\n" + line("data/"))
+    # One --data source holds both splits only as a folder of CoNLL files: convert the files.
+    return (f"python -m ner_core convert {shlex.quote(data.train_name)} data/train.txt --to conll\n"
+            f"python -m ner_core convert {shlex.quote(data.validation_name)} data/valid.txt "
+            "--to conll\n" + line("data/"))
 
 
 def progress_html(snapshot: JobSnapshot, in_full: bool = True) -> str:

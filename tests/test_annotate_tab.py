@@ -232,10 +232,10 @@ def test_a_queued_file_is_shown_text_by_text(biased, tmp_path):
     path.write_text("id,body\n1,Anna left.\n2,\n3,Oslo is cold. Li Wei met Globex.\n")
     assert annotate.text_fields(str(path)).choices == [("id", "id"), ("body", "body")]
 
-    current, queue, text, shown, table, notes, queue_note = annotate.queue_file(
+    current, queue, text, shown, table, notes, queue_note, report = annotate.queue_file(
         str(path), "body", biased)
     assert (current["text"], current["line"], text) == ("Anna left.", 2, "Anna left.")
-    assert notes == "Queued 2 texts of `texts.csv`."
+    assert notes == "Queued 2 texts of `texts.csv`." and report == ""  # no labelled file: no report
     assert queue_note.startswith("Line 2 (lowest score 1.00); 1 more in the queue. A file's "
                                  "texts come least sure first")
     # The page keeps where the texts are and how far it got; the texts are on disk.

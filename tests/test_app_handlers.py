@@ -247,14 +247,16 @@ def test_start_fine_tune_refuses_an_existing_run_name(biased, tmp_path):
 
 def test_describe_upload_counts_sentences_and_types(tmp_path):
     path = write_conll(tmp_path / "train.txt", make_sentences(40, seed=1))
-    assert ft.describe_upload(str(path)) == "`train.txt`: 40 sentences, IOB2, types LOC, MISC, ORG, PER"
+    assert ft.describe_upload(str(path)) == (
+        "`train.txt`: 40 sentences, IOB2, types LOC, MISC, ORG, PER\n\n"
+        "train.txt (conll (IOB2)): 40 records, 40 examples, 90 of 90 entities kept, nothing changed")
     assert ft.describe_upload(None) == ""
 
 
 def test_describe_upload_converts_iob1(tmp_path):
     path = tmp_path / "iob1.txt"
     path.write_text("Anna I-PER\nWeber I-PER\nvisited O\nBerlin I-LOC\n\nNordbank I-ORG\nleft O\n")
-    assert ft.describe_upload(str(path)) \
+    assert ft.describe_upload(str(path)).split("\n")[0] \
         == "`iob1.txt`: 2 sentences, IOB1, converted to IOB2, types LOC, ORG, PER"
 
 
@@ -325,7 +327,8 @@ def test_run_evaluation_handler_fills_every_view(biased, labelled):
     overall, table, chart, evaluated, errors, types = ev.evaluate(biased, "upload",
                                                                   str(labelled), "default")
     assert overall.values.tolist()[0][-1] == 30
-    assert list(table.columns) == ["entity", "precision", "recall", "F1", "support"]
+    assert list(table.columns) == ["entity", "precision", "recall", "F1", "F1 95% interval",
+                                   "support"]
     assert table["entity"].tolist() == ["LOC", "MISC", "ORG", "PER"]
     assert table["support"].tolist() == [gold_counts(make_sentences(30, seed=7))[e]
                                          for e in ["LOC", "MISC", "ORG", "PER"]]
@@ -362,7 +365,8 @@ def test_comparison_has_a_difference_column_and_an_overall_row():
 
 
 def test_compare_handler_on_two_models(biased, untrained, labelled):
-    frame = ev.compare(biased, untrained, "upload", str(labelled), "default")
+    verdict, frame = ev.compare(biased, untrained, "upload", str(labelled), "default")
+    assert verdict.startswith("**Paired bootstrap** (1000 resamples of the 30 sentences): ")
     assert list(frame.columns) == ["entity", "F1 biased", "F1 untrained", "difference"]
     assert frame["entity"].tolist() == ["LOC", "MISC", "ORG", "PER", "overall"]
     assert ((frame["difference"] - (frame["F1 untrained"] - frame["F1 biased"])).abs() <= 1e-4).all()

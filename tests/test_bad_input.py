@@ -257,7 +257,7 @@ BAD_UPLOADS = {
                ":1: expected UTF-8 text, found UTF-16 (it starts with a UTF-16 byte-order mark)"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
                ":3: expected UTF-8 text, found binary data (a NUL byte)"),
-    "empty": (b"", ": expected CoNLL text, found an empty file"),
+    "empty": (b"", ": expected labelled data, found an empty file"),
     "blank lines only": ("\r\n \n\t\n", ": expected CoNLL text, found an empty file"),
     "wrong number of columns": ("anna NN B-NP B-PER\nweber NN B-NP I-PER\nvisited VBD O\n",
                                 ":3: expected 4 columns like the lines above, found 3: "
@@ -324,7 +324,7 @@ IOB1 = "anna I-PER\nweber I-PER\nmet O\njan I-PER\n\nlima I-LOC\nlagos B-LOC\n"
 ])
 def test_uploads_in_other_layouts_are_read_whole(served_runs, tmp_path, content, note, gold):
     path = uploaded(tmp_path, "layout.txt", content)
-    assert ft.describe_upload(path) == f"`layout.txt`: {note}"
+    assert ft.describe_upload(path).split("\n")[0] == f"`layout.txt`: {note}"
     evaluated = ev.evaluate("tiny", "upload", path, "default")[3]
     assert ev.saved_evaluation(evaluated, None)["gold"] == gold
 

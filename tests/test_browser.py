@@ -47,7 +47,7 @@ def set_number(page, label: str, value) -> None:
 def fill_fine_tune(page, train_file: Path, name: str, epochs: int, batch_size: int = 16) -> None:
     page.get_by_role("tab", name="Fine-tune").click()
     choose(page, "base", "tiny")
-    page.get_by_label("Upload CoNLL files").check()
+    page.get_by_label("Upload labelled files").check()
     page.locator("#train-file input[type=file]").set_input_files(str(train_file))
     sync_api.expect(page.locator("#upload-note")).to_contain_text(
         f"{train_file.name}: 40 sentences, IOB2, types LOC, MISC, ORG, PER")

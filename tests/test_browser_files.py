@@ -97,7 +97,9 @@ def test_the_named_endpoint_recognizes_a_file(app_server, tmp_path):
         handle_file(str(upload)), "tiny", "body", 0.0, api_name="/recognize_file")
     assert summary == "`notes.jsonl` with `tiny`: 2 records, 3 entities."
     assert per_type["data"] == [["ORG", 3]]
-    jsonl, table = sorted(downloads, key=lambda path: Path(path).suffix, reverse=True)
+    jsonl, table, label_studio, doccano = downloads
+    assert [Path(label_studio).name, Path(doccano).name] == ["notes.label-studio.json",
+                                                             "notes.doccano.jsonl"]
     records = [json.loads(line) for line in Path(jsonl).read_text(encoding="utf-8").splitlines()]
     assert [(r["id"], r["body"], [e["text"] for e in r["entities"]]) for r in records] == [
         (0, texts[0], [texts[0]]), (1, texts[1], ["Then nordbank left.", "Li Wei met Globex."])]

@@ -80,7 +80,7 @@ def test_each_format_gives_records_with_exact_offsets(biased, tmp_path, fmt):
     summary, per_type, frequent, preview, downloads = files.recognize_upload(
         path, biased, field, 0.0, progress=Recorded())
 
-    jsonl, table = map(Path, downloads)
+    jsonl, table, *labelled = map(Path, downloads)  # then Label Studio's and doccano's
     assert (jsonl.name, table.name) == ("notes.entities.jsonl", "notes.entities.csv")
     objects = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert len(objects) == len(TEXTS)

@@ -22,8 +22,8 @@ from .example import CHANGES, Example, Report, Span
 logger = logging.getLogger(__name__)
 
 __all__ = ["CHANGES", "CUTS", "OVERLAPS", "Example", "Report", "Span", "Converted", "FORMATS",
-           "align", "convert", "detect", "format_module", "from_sentences", "read", "to_sentences",
-           "write"]
+           "align", "by_content", "convert", "detect", "format_module", "from_sentences",
+           "head_of", "read", "read_splits", "to_sentences", "write"]
 
 # name -> (module, keyword arguments of its writer). Order matters: the first whose content
 # matches a file's is its format.
@@ -60,7 +60,9 @@ def format_module(name: str) -> ModuleType:
     return importlib.import_module(f".{_MODULES[name][0]}", __name__)
 
 
-def _head(path: Path) -> str:
+def head_of(path: Path) -> str:
+    """The first ``HEAD_BYTES`` of a file as text ('' for a folder or a binary file): what a
+    format looks at to recognize it."""
     if not path.is_file():
         return ""
     with path.open("rb") as handle:
@@ -78,6 +80,15 @@ def _readers() -> list[tuple[str, ModuleType]]:
     return [(name, format_module(name)) for name in FORMATS if name not in READ_ONLY_ALIASES]
 
 
+def by_content(path: str | Path) -> str | None:
+    """The format whose content ``path`` has, or ``None``: unlike ``detect``, never the one format
+    of the file's ending for content that no format recognizes (a ``.txt`` of plain texts is not
+    a CoNLL file with mistakes)."""
+    path = Path(path)
+    head = head_of(path)
+    return next((name for name, module in _readers() if module.looks_like(path, head)), None)
+
+
 def detect(path: str | Path) -> str:
     """The format of ``path``, from its ending and its content.
 
@@ -89,7 +100,7 @@ def detect(path: str | Path) -> str:
         raise UserError(f"{path}: expected a labelled file or folder, found no such file")
     if path.is_file() and path.stat().st_size == 0:
         raise UserError(f"{path}: expected labelled data, found an empty file")
-    head = _head(path)
+    head = head_of(path)
     suffix = "" if path.is_dir() else path.suffix.lower()
     candidates = [(name, module) for name, module in _readers()
                   if suffix in module.SUFFIXES or (not suffix and "" in module.SUFFIXES)]

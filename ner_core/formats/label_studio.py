@@ -255,7 +255,10 @@ def write(examples: list[Example], path: Path, predictions: bool = False) -> Non
     """Tasks a Label Studio project imports: each example's spans as its annotation, or with
     ``predictions`` as a prediction (with each span's score) to be corrected there."""
     tasks = [_task(example, number, predictions) for number, example in enumerate(examples, 1)]
-    write_text(path, json.dumps(tasks, ensure_ascii=False, indent=2) + "\n")
+    # A task a line: compact (a file of model output stays near its JSONL's size), and a
+    # message about a task can name its line.
+    lines = ",\n".join(json.dumps(task, ensure_ascii=False) for task in tasks)
+    write_text(path, f"[\n{lines}\n]\n")
 
 
 def _task(example: Example, number: int, predictions: bool) -> dict:
