@@ -182,11 +182,13 @@ def edited(current: dict, value: list | None):
         snapped, notes = annotations.snap(text, entities)
     except UserError as error:
         return ({**current, "pending": False}, *_view(current), f"Not taken: {error}.")
+    # Without a change to tell, the note stays ("suggested by ..."), unless it asked for a type.
+    said = "; ".join(notes) + "." if notes else "" if current.get("pending") else gr.skip()
     current = {**current, "entities": snapped, "pending": False}
     shown, table = _view(current)
     if given == tokens(text, snapped):
         shown = gr.skip()  # already shown as it is: sending it again would echo back here
-    return current, shown, table, "; ".join(notes) + ("." if notes else "")
+    return current, shown, table, said
 
 
 # Datasets are what fine-tunes train on: on a Space, who may add to them is who may fine-tune.

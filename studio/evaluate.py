@@ -28,6 +28,7 @@ from ner_core.metrics import ERROR_KINDS
 from . import access, models
 from .data import conll2003, read_upload
 from .errors import shown_to_user
+from .labelled import FORMATS_SAID
 from .score_tables import comparison, entity_table, match_frames, overall_frame, verdict_text
 from .views import color_map, per_entity_table  # noqa: F401 (still read as ev.per_entity_table)
 
@@ -54,7 +55,8 @@ def load_split(source: str, upload: str | None):
     """
     if source == "upload":
         if not upload:
-            raise UserError("upload a labelled CoNLL file, or choose a CoNLL-2003 split")
+            raise UserError(f"upload a labelled file ({FORMATS_SAID}), or choose a CoNLL-2003 "
+                            "split")
         sentences = read_upload(upload).sentences
         check_sentences(Path(upload).name, len(sentences))
         return to_dataset_dict({"file": sentences})["file"]
@@ -252,7 +254,7 @@ def build(page) -> None:
                             allow_custom_value=True)
         source = gr.Radio([("CoNLL-2003 validation", "validation"), ("CoNLL-2003 test", "test"),
                            ("Uploaded file", "upload")], value="validation", label="Data")
-        upload = gr.File(label="Labelled CoNLL file", type="filepath", height=130,
+        upload = gr.File(label=f"Labelled file ({FORMATS_SAID})", type="filepath", height=130,
                          elem_id="eval-file")
         mode = gr.Radio([("default (conlleval)", "default"), ("strict IOB2", "strict")],
                         value="default", label="Mode")

@@ -28,13 +28,13 @@ from . import training as tr
 from .data import TrainingData
 from .data import describe_upload as _describe_upload
 from .errors import shown_to_user
+from .labelled import FORMATS_SAID
 from .models import STATE_SECONDS
 from .page import FineTuneForm, Page
 from .training import FORM
 from .views import per_entity_table
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
-FORMATS_SAID = "CoNLL, Label Studio, doccano, Prodigy, spaCy, BRAT .zip, ..."
 JOBS = FineTuneJobs()  # the one fine-tune of this server, seen by every visitor
 
 

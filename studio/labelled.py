@@ -24,6 +24,8 @@ FOUND_FROM_FILE = "auto"  # the format choice that lets the file say what it is
 # A download is one file: formats written as a folder are offered in the one-file form they
 # also write (``ner_core.formats.output_format`` takes these endings for them).
 ONE_FILE = {"brat": ".zip", "huggingface": ".parquet"}
+# How upload labels name the formats read.
+FORMATS_SAID = "CoNLL, Label Studio, doccano, Prodigy, spaCy, BRAT .zip, ..."
 # What Markdown (and the HTML in it) would read as markup in a file's words; '.', '-', '(' and
 # the like are markup only where our own lines never put a file's words.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]#|<>~!&])")

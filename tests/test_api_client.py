@@ -69,8 +69,11 @@ def test_evaluate_an_uploaded_file(client, tmp_path):
     overall, per_entity, _, errors, types = client.predict(
         "tiny", "upload", handle_file(str(labelled)), "default", api_name="/evaluate")
 
-    assert overall["headers"] == ["precision", "recall", "F1", "accuracy", "sentences"]
+    assert overall["headers"] == ["precision", "recall", "F1", "F1 95% interval", "accuracy",
+                                  "sentences"]
     assert overall["data"][0][-1] == 30
+    low, high = map(float, overall["data"][0][3].split(" to "))
+    assert low <= overall["data"][0][2] <= high
     assert {row[0]: row[-1] for row in per_entity["data"]} == support
     assert errors.startswith("<p>30 of 30 sentences</p>")
     assert [value for _, value in types["choices"]] == ["all", "LOC", "MISC", "ORG", "PER"]

@@ -341,7 +341,7 @@ def test_run_evaluation_handler_fills_every_view(biased, labelled):
 
 @pytest.mark.parametrize("model, upload, message", [
     ("nope", "labelled", "expected one of the listed models, found 'nope'"),
-    ("biased", None, "upload a labelled CoNLL file"),
+    ("biased", None, "upload a labelled file"),
 ])
 def test_run_evaluation_refuses_bad_choices(biased, labelled, model, upload, message):
     with pytest.raises(gr.Error, match=message):
