@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import utf8
 from .cli_convert import convert_parser, data_arguments, data_options, print_report, run_convert
+from .cli_evaluate import evaluate_parser, run_evaluate
 from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, field_types
 from .errors import UserError
 
@@ -32,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
-def _precision_argument(parser) -> None:
+def precision_argument(parser) -> None:
     parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="float32",
                         help="how the model computes: bfloat16 is about twice as fast on CPUs with "
                              "AVX-512 BF16 and on GPUs, int8 on any CPU; both score a little "
@@ -77,17 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _train_parser(commands)
 
-    evaluate = commands.add_parser("evaluate", help="score a model on labelled data",
-                                   description="Per-entity and overall precision, recall and F1 "
-                                               "(seqeval, word level).")
-    evaluate.add_argument("--model", required=True, help="'default', 'minilm', a run, a directory or a Hub id")
-    data_arguments(evaluate)
-    evaluate.add_argument("--split", choices=["train", "validation", "test"],
-                          help="default: validation")
-    evaluate.add_argument("--mode", choices=["default", "strict"], default="default",
-                          help="default: conlleval-compatible; strict: IOB2 entities must start with B-")
-    evaluate.add_argument("--output", help="also write the scores to this JSON file")
-    _precision_argument(evaluate)
+    evaluate_parser(commands, precision_argument)
 
     predict = commands.add_parser("predict", help="print the entities of a text as JSON",
                                   description="Entities as JSON: a list for --text, one list per "
@@ -111,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int,
                          help="texts read and recognized together with --output (default: "
                               "2048; under torchrun, each process takes such a chunk in turn)")
-    _precision_argument(predict)
+    precision_argument(predict)
     _push_parser(commands)
     convert_parser(commands)
     return parser
@@ -223,37 +214,6 @@ def _end_distributed() -> None:
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
-
-
-def run_evaluate(args) -> None:
-    from .data import load_labelled
-    from .evaluation import evaluate, pick_split
-    from .inference import Recognizer
-    from .metrics import per_entity_frame
-    from .partial import confusion_frame, partial_frame
-    from .significance import intervals_frame
-
-    data, data_report = load_labelled(args.data, **data_options(args))
-    split, dataset = pick_split(data, args.split)
-    recognizer = Recognizer(args.model, precision=args.precision)
-    result = evaluate(recognizer, dataset, mode=args.mode)
-    result.update(model=args.model, data=str(args.data or os.environ.get("NER_DATA_DIR") or "conll2003"),
-                  split=split, data_report=data_report.as_dict())
-    print_report(data_report)
-    print(per_entity_frame(result["per_entity"]).to_string(float_format=lambda v: f"{v:.4f}"))
-    overall = result["overall"]
-    print(f"overall ({split}, {result['n_sentences']} sentences, {args.mode} mode): "
-          + "  ".join(f"{k} {v:.4f}" for k, v in overall.items()))
-    intervals = result["intervals"]
-    print(f"\nF1 with {intervals['level']:.0%} bootstrap intervals "
-          f"({intervals['resamples']} resamples of the sentences):")
-    print(intervals_frame(intervals).to_string(float_format=lambda v: f"{v:.4f}"))
-    print("\npartial match (SemEval-2013 task 9.1 schemes):")
-    print(partial_frame(result["partial"]["overall"]).to_string(float_format=lambda v: f"{v:.4f}"))
-    print("\nconfusion of types (rows gold, columns predicted):")
-    print(confusion_frame(result["confusion"]).to_string())
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
 
 
 def run_predict(args) -> None:

@@ -62,4 +62,6 @@ def comparison(a_name: str, a: dict, b_name: str, b: dict) -> pd.DataFrame:
         rows.append([entity, round(fa, 4), round(fb, 4), round(fb - fa, 4)])
     rows.append(["overall", round(a["overall"]["f1"], 4), round(b["overall"]["f1"], 4),
                  round(b["overall"]["f1"] - a["overall"]["f1"], 4)])
-    return pd.DataFrame(rows, columns=["entity", f"F1 {a_name}", f"F1 {b_name}", "difference"])
+    # A model compared with itself: the columns still need names of their own.
+    a_said, b_said = (a_name, b_name) if a_name != b_name else (f"{a_name} (A)", f"{b_name} (B)")
+    return pd.DataFrame(rows, columns=["entity", f"F1 {a_said}", f"F1 {b_said}", "difference"])
