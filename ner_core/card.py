@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 
@@ -211,10 +212,11 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         "## Rebuild",
         "",
         "```bash",
-        config.command_line(output or f"runs/{name}", facts.get("data") or "DATA",
-                            half=facts.get("weights") == "float16",
-                            replay=_replayed(facts),
-                            inherited=(facts.get("continued_from") or {}).get("inherited")),
+        " ".join([config.command_line(output or f"runs/{name}", facts.get("data") or "DATA",
+                                      half=facts.get("weights") == "float16",
+                                      replay=_replayed(facts),
+                                      inherited=(facts.get("continued_from") or {}).get("inherited")),
+                  *map(shlex.quote, facts.get("data_flags") or [])]),
         "```",
         "",
         "## Limits",

@@ -17,7 +17,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import utf8
-from .cli_convert import convert_parser, data_arguments, data_options, print_report, run_convert
+from .cli_convert import (
+    convert_parser,
+    data_arguments,
+    data_flags,
+    data_options,
+    print_report,
+    run_convert,
+)
 from .cli_evaluate import evaluate_parser, run_evaluate
 from .config import INFERENCE_PRECISIONS, PRESETS, TrainConfig, field_types
 from .errors import UserError
@@ -191,7 +198,8 @@ def run_train(args) -> None:
                            should_stop=lambda: bool(stop), overwrite=args.overwrite,
                            half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
                            replay=replay, replay_source=args.replay, base=plan.base,
-                           data_report=data_report, replay_report=replay_report)
+                           data_report=data_report, replay_report=replay_report,
+                           data_flags=data_flags(args))
     finally:
         for bar in bars:
             bar.close()

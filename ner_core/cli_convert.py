@@ -67,6 +67,23 @@ def data_options(args: argparse.Namespace) -> dict:
     return {"format": args.format, "data_config": args.data_config, **read_options(args)}
 
 
+def data_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of ``data_options`` that were given, as a rebuild command repeats them.
+
+    >>> data_flags(argparse.Namespace(format="doccano", data_config=None, labels={"PER", "ORG"},
+    ...                               cut="widen", overlap="refuse"))
+    ['--format', 'doccano', '--labels', 'ORG,PER', '--overlap', 'refuse']
+    """
+    flags = []
+    for flag, value, default in (("--format", args.format, None),
+                                 ("--data-config", args.data_config, None),
+                                 ("--labels", args.labels and ",".join(sorted(args.labels)), None),
+                                 ("--cut", args.cut, "widen"), ("--overlap", args.overlap, "longest")):
+        if value != default:
+            flags += [flag, value]
+    return flags
+
+
 def print_report(report: Report, file=None) -> None:
     """The report's lines: what was read, each change counted, its first cases with file:line."""
     for line in report.lines():

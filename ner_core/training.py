@@ -137,11 +137,13 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               half: bool = False, data_source: str | None = None,
               replay: DatasetDict | None = None, replay_source: str | None = None,
               base: models.ModelSource | None = None, data_report: Report | dict | None = None,
-              replay_report: Report | dict | None = None) -> TrainResult:
+              replay_report: Report | dict | None = None,
+              data_flags: list[str] | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
-    ``data_source`` says where ``data`` came from, for the model card's rebuild command.
+    ``data_source`` says where ``data`` came from, for the model card's rebuild command, and
+    ``data_flags`` how it was read there (``--format doccano``, ``--labels PER,ORG``).
 
     A trained base model is fine-tuned further (``continued``): it keeps its labels and their
     classifier rows, entity types new to it are added after them, and ``config.replay_ratio``
@@ -209,6 +211,7 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
              "train_sentences": len(train_split), "device": device_description(config),
              "train_loss": round(state.training_loss, 4), "base_model": config.base_model,
              "weights": "float16" if half else "float32", "data": data_source,
+             "data_flags": list(data_flags or []),
              "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
     if parent is not None:
         facts["continued_from"] = parent

@@ -4,6 +4,7 @@ changed is printed, kept in the run's facts and stated in its card (README.md)."
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 from pathlib import Path
 
@@ -107,6 +108,11 @@ def test_train_on_a_label_studio_export_states_the_report_in_the_card(
     for kind, n in report["types"].items():
         assert f"| {kind} | {n} |" in section
     assert "ALIEN" not in facts["labels"]
+    # The rebuild command reads the data as this run did.
+    rebuild = card.split("## Rebuild")[1].split("```bash\n")[1].split("\n")[0]
+    again = cli._build_parser().parse_args(shlex.split(rebuild)[3:])
+    assert (again.data, again.labels, again.cut) == (str(label_studio_export),
+                                                     {"PER", "ORG", "LOC", "MISC"}, "widen")
 
 
 def test_train_on_a_saved_dataset_states_the_report(
