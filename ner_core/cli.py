@@ -41,10 +41,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def precision_argument(parser) -> None:
-    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="float32",
-                        help="how the model computes: bfloat16 is about twice as fast on CPUs with "
-                             "AVX-512 BF16 and on GPUs, int8 on any CPU; both score a little "
-                             "differently from float32")
+    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
+                        help="how the model computes: auto (the default) is bfloat16 where the "
+                             "device computes it natively (GPUs, CPUs with AVX-512 BF16 or AMX: "
+                             "about twice float32's speed), else float32; int8 is faster on any "
+                             "CPU; both score a little differently from float32")
 
 
 def _train_parser(commands) -> None:
@@ -244,8 +245,10 @@ def run_predict(args) -> None:
     else:
         texts = _input_lines(Path(args.input), MAX_TEXT_CHARS)
     recognizer = Recognizer(args.model, precision=args.precision)
+    said = f"{args.model} computes in {recognizer.precision_said}"
     if args.input is None:
         print(json.dumps(recognizer.recognize(args.text, args.threshold), ensure_ascii=False))
+        print(said, file=sys.stderr)
         return
     # Lines (all read and checked above) are recognized a chunk at a time and printed as they are
     # done: the model's memory stays flat and the output starts at once, however long the file.
@@ -254,6 +257,7 @@ def run_predict(args) -> None:
             for entities in recognizer.recognize_batch(chunk, args.threshold):
                 print(json.dumps(entities, ensure_ascii=False))
             bar.update(len(chunk))
+    print(said, file=sys.stderr)
 
 
 def _predict_file(args) -> None:
@@ -291,6 +295,7 @@ def _predict_file(args) -> None:
         signal.signal(signal.SIGTERM, previous_handler)
     if summary is not None:
         print(describe(summary))
+        print(f"{args.model} computed in {recognizer.precision_said}", file=sys.stderr)
 
 
 def run_push(args) -> None:

@@ -40,10 +40,11 @@ def run_evaluate(args) -> None:
     split, dataset = pick_split(data, args.split)
     recognizer = Recognizer(args.model, precision=args.precision)
     result = evaluate(recognizer, dataset, mode=args.mode)
-    result.update(model=args.model,
+    result.update(model=args.model, precision=recognizer.precision,
                   data=str(args.data or os.environ.get("NER_DATA_DIR") or "conll2003"),
                   split=split, data_report=data_report.as_dict())
     print_report(data_report)
+    print(f"{args.model} computes in {recognizer.precision_said}")
     four = "{:.4f}".format
     print(per_entity_frame(result["per_entity"]).to_string(float_format=four))
     overall = result["overall"]

@@ -22,8 +22,9 @@ def _hp(default, help: str):
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 EVAL_STRATEGIES = ("epoch", "steps", "no")
 PRECISIONS = ("auto", "fp32")
-# How a trained model computes at inference (Recognizer's precision).
-INFERENCE_PRECISIONS = ("float32", "bfloat16", "int8")
+# How a trained model computes at inference (Recognizer's precision); "auto" is bfloat16 where
+# the device computes it natively, else float32 (ner_core.hardware).
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 @dataclass

@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from . import models
+from . import hardware, models
 from .config import INFERENCE_PRECISIONS as PRECISIONS
 from .config import TrainConfig
 from .errors import UserError
@@ -53,13 +53,15 @@ class Recognizer:
 
     def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 32,
                  max_text_chars: int = MAX_TEXT_CHARS, device: str | None = None,
-                 local_paths: bool = True, precision: str = "float32"):
+                 local_paths: bool = True, precision: str = hardware.AUTO):
         """``local_paths=False`` refuses directory names (see ``models.resolve``).
 
-        ``precision`` is how the model computes: ``float32``; ``bfloat16`` (about twice as fast
-        on CPUs with AVX-512 BF16 or AMX, and on GPUs); ``int8`` (dynamic quantization, CPU
-        only). The faster two give scores a little different from float32 (``bench/inference.py``
-        measures how much).
+        ``precision`` is how the model computes: ``auto`` (bfloat16 where the device computes
+        it natively: a GPU that supports it, a CPU with AVX-512 BF16 or AMX; float32 elsewhere);
+        ``float32``; ``bfloat16`` (about twice as fast where native, six times slower where
+        emulated); ``int8`` (dynamic quantization, CPU only). The faster ones give scores a
+        little different from float32 (``bench/inference.py`` measures how much).
+        ``precision`` afterwards is the one chosen, and ``precision_said`` the choice in words.
         """
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, found {precision!r}")
@@ -70,6 +72,7 @@ class Recognizer:
             raise UserError(f"int8 quantization runs on the CPU, found device {self.device}")
         self.source = models.resolve(model, local_paths)
         self.model, self.tokenizer = models.load_for_inference(self.source)
+        precision, self.precision_said = hardware.pick_precision(precision, self.device.type)
         self.precision = precision
         if precision == "bfloat16":
             self.model.to(torch.bfloat16)

@@ -26,7 +26,7 @@ from transformers import (
     set_seed,
 )
 
-from . import continued, models, runs
+from . import continued, hardware, models, runs
 from .card import model_card
 from .config import TrainConfig
 from .errors import UserError
@@ -112,11 +112,7 @@ class ProgressCallback(TrainerCallback):
 def native_bf16() -> bool:
     """Whether the device trains in bf16 natively: a GPU that supports it, or a CPU with AVX-512
     BF16 or AMX instructions (elsewhere bf16 is emulated, slower than fp32)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    cpu = torch.cpu
-    return any(getattr(cpu, check, lambda: False)()
-               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return hardware.native_bf16()
 
 
 def uses_bf16(config: TrainConfig) -> bool:
@@ -323,7 +319,9 @@ def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progr
         (staging / "train_config.json").write_text(config.to_json())
         scores = {}
         if not progress.stopped:
-            recognizer = Recognizer(str(staging), batch_size=config.eval_batch_size)
+            # Scored in float32 whatever the machine, so a run's figures compare across machines.
+            recognizer = Recognizer(str(staging), batch_size=config.eval_batch_size,
+                                    precision="float32")
             for split in ("validation", "test"):
                 if split in data:
                     scores[split] = evaluate(recognizer, data[split])

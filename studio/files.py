@@ -98,8 +98,8 @@ def write_labelled(jsonl: Path, text_field: str, outputs: dict[str, Path], name:
     return converted.report
 
 
-def summary_text(name: str, model: str, summary: BatchSummary) -> str:
-    line = (f"`{name}` with `{model}`: {summary.records:,} records, "
+def summary_text(name: str, model: str, summary: BatchSummary, precision: str) -> str:
+    line = (f"`{name}` with `{model}` ({precision}): {summary.records:,} records, "
             f"{summary.entities:,} entities.")
     if summary.skipped:
         skipped = skipped_text(summary)
@@ -165,7 +165,7 @@ def _recognize(file: str, name: str, text_field: str, threshold: float, progress
         shutil.rmtree(directory, ignore_errors=True)
         raise
     types = sorted(summary.per_type)
-    said = summary_text(Path(file).name, name, summary)
+    said = summary_text(Path(file).name, name, summary, recognizer.precision_said)
     if report is not None and report.changed:
         said += f" The {LABELLED_SAID} files: {_changes(report)}."
     return (said,

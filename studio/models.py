@@ -100,15 +100,16 @@ class LoadedModels:
         self._lock = threading.Lock()
 
     def get(self, name: str, int8: bool = False) -> Recognizer:
-        """The recognizer for ``name``, int8-quantized with ``int8``."""
-        key = f"{name}@{version(name)}@{'int8' if int8 else 'float32'}"
+        """The recognizer for ``name``, int8-quantized with ``int8``, else in the precision
+        ``auto`` picks for this machine."""
+        key = f"{name}@{version(name)}@{'int8' if int8 else 'auto'}"
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
         # Outside the lock: loading takes seconds. On ZeroGPU the server's process has no GPU
         # (and must not touch CUDA): recognizing runs on its CPU.
-        loaded = Recognizer(name, local_paths=False, precision="int8" if int8 else "float32",
+        loaded = Recognizer(name, local_paths=False, precision="int8" if int8 else "auto",
                             device="cpu" if zerogpu.on_zero_gpu() else None)
         with self._lock:
             self._loaded[key] = loaded
@@ -142,5 +143,5 @@ def recognize(text: str, choice: str | None, hub_id: str | None, int8: bool = Fa
     started = time.perf_counter()
     entities = loaded.recognize(text)
     milliseconds = (time.perf_counter() - started) * 1000
-    mode = " (int8)" if int8 else ""
-    return entities, f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}`{mode}"
+    return entities, (f"{len(entities)} entities in {milliseconds:,.0f} ms with `{name}` "
+                      f"({loaded.precision_said})")

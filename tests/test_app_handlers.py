@@ -23,7 +23,7 @@ import pytest
 
 from conftest import make_sentences, write_conll
 from live_app import make_run
-from ner_core import TrainConfig, runs
+from ner_core import TrainConfig, hardware, runs
 from ner_core.plan import config_for
 from ner_core.cli import _build_parser
 from ner_core.errors import UserError
@@ -77,7 +77,8 @@ def test_highlight_shows_entities_with_exact_offsets(biased):
 
     assert list(table.columns) == ["text", "type", "score", "start", "end"]
     assert table.values.tolist() == [[t, "ORG", 1.0, s, e] for t, s, e in BIASED_ENTITIES]
-    assert timing.startswith("3 entities in ") and timing.endswith(" ms with `biased`")
+    auto = hardware.pick_precision("auto", "cpu")[1]
+    assert timing.startswith("3 entities in ") and timing.endswith(f" ms with `biased` ({auto})")
 
 
 def test_highlight_downloads_hold_the_shown_entities(biased):
@@ -613,7 +614,8 @@ def test_int8_mode_finds_the_same_entities_and_says_so(biased):
     _, plain, _, timing, _ = hl.highlight(text, biased, "", 0.0)
     _, fast, _, fast_timing, _ = hl.highlight(text, biased, "", 0.0, True)
     assert fast[["text", "type", "start", "end"]].equals(plain[["text", "type", "start", "end"]])
-    assert fast_timing.endswith("(int8)") and not timing.endswith("(int8)")
+    assert fast_timing.endswith("(int8, as asked)")
+    assert timing.endswith(f"({hardware.pick_precision('auto', 'cpu')[1]})")
 
 
 def test_replayed_sentences_count_against_the_cpu_limit(biased, tmp_path, monkeypatch):

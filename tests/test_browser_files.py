@@ -20,6 +20,10 @@ from conftest import make_sentences
 from chromium import choose, opened
 from live_app import CHROMIUM, TINY_LABEL
 
+from ner_core.hardware import pick_precision
+
+AUTO = pick_precision("auto", "cpu")[1]  # what the loaded models compute in here
+
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
@@ -95,7 +99,7 @@ def test_the_named_endpoint_recognizes_a_file(app_server, tmp_path):
 
     summary, per_type, _, _, downloads = client.predict(
         handle_file(str(upload)), "tiny", "body", 0.0, api_name="/recognize_file")
-    assert summary == "`notes.jsonl` with `tiny`: 2 records, 3 entities."
+    assert summary == f"`notes.jsonl` with `tiny` ({AUTO}): 2 records, 3 entities."
     assert per_type["data"] == [["ORG", 3]]
     jsonl, table, label_studio, doccano = downloads
     assert [Path(label_studio).name, Path(doccano).name] == ["notes.label-studio.json",

@@ -15,7 +15,7 @@ SENTENCE = "Angela Merkel met the chief executive of Siemens in Paris on Tuesday
 
 @pytest.fixture(scope="module")
 def recognizer() -> Recognizer:
-    return Recognizer("default")
+    return Recognizer("default", precision="float32")
 
 
 def test_bundled_model_holds_what_it_promises():

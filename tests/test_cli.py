@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import make_sentences, write_conll
 
-from ner_core import cli, runs
+from ner_core import cli, hardware, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTITY_KEYS = {"start", "end", "label", "score", "text"}
@@ -135,7 +135,10 @@ def test_evaluate_writes_scores_and_prints_a_table(tiny_model, data_dir, tmp_pat
     assert (report["records"], report["examples"], report["changes"]) == (62, 62, {})
     assert out.splitlines()[0].startswith(f"{data_dir.name} (conll (IOB2)): 62 records, 62 "
                                           "examples, ")
-    assert out.splitlines()[1].split() == ["precision", "recall", "f1", "support"]
+    picked, said = hardware.pick_precision("auto", "cpu")  # auto, the default
+    assert out.splitlines()[1] == f"{tiny_model} computes in {said}"
+    assert result["precision"] == picked
+    assert out.splitlines()[2].split() == ["precision", "recall", "f1", "support"]
     for entity, scores in result["per_entity"].items():
         assert any(line.split()[:1] == [entity] and line.split()[-1] == str(scores["support"])
                    for line in out.splitlines())

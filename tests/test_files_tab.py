@@ -19,6 +19,10 @@ from ner_core.batch import recognize_file
 from studio import files, models
 from studio.data import UPLOAD_LIMIT_BYTES
 
+from ner_core.hardware import pick_precision
+
+AUTO = pick_precision("auto", "cpu")[1]  # what the loaded models compute in here
+
 TEXTS = ["Anna Weber visited Berlin.", "Then Nordbank left. Li Wei met Globex.",
          "Anna Weber visited Berlin.", "Ines Costa praised \u00c9cole Lima."]
 SENTENCES = [["Anna Weber visited Berlin."], ["Then Nordbank left.", "Li Wei met Globex."],
@@ -103,7 +107,7 @@ def test_each_format_gives_records_with_exact_offsets(biased, tmp_path, fmt):
     recognize_file(models.recognizer(biased), path, straight, "csv", field)
     assert table.read_bytes() == straight.read_bytes()
 
-    assert summary == f"`{name}` with `biased`: 4 records, 5 entities."
+    assert summary == f"`{name}` with `biased` ({AUTO}): 4 records, 5 entities."
     assert per_type.values.tolist() == [["ORG", 5]]
     assert frequent.values.tolist()[0] == ["Anna Weber visited Berlin.", "ORG", 2]
     assert sorted(row[2] for row in frequent.values.tolist()) == [1, 1, 1, 2]
@@ -158,7 +162,7 @@ def test_records_too_long_are_skipped_and_reported_by_line(biased, tmp_path, mon
     summary, per_type, _, _, downloads = files.recognize_upload(
         path, biased, "text", 0.0, progress=progress)
 
-    assert summary == ("`notes.txt` with `biased`: 3 records, 3 entities. Skipped 2 records longer "
+    assert summary == (f"`notes.txt` with `biased` ({AUTO}): 3 records, 3 entities. Skipped 2 records longer "
                        "than the model reads (30 characters), on lines 2, 4.")
     assert [args for args, _ in progress.calls] == [((0, 3),), ((3, 3),)]  # the records read
     objects = [json.loads(line) for line in Path(downloads[0]).read_text().splitlines()]

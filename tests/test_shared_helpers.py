@@ -199,4 +199,4 @@ def test_the_skipped_lines_read_the_same_on_the_page_and_the_command_line():
            "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ..."
     assert skipped_text(summary) == said
     assert describe(summary).endswith(f"; {said}")
-    assert f" S{said[1:]}." in files.summary_text("in.txt", "m", summary)
+    assert f" S{said[1:]}." in files.summary_text("in.txt", "m", summary, "float32, as asked")
