@@ -26,6 +26,10 @@ from studio import finetune as ft
 from studio.data import TrainingData
 from visitors import signed_in
 
+from ner_core.hardware import pick_precision
+
+AUTO = pick_precision("auto", "cpu")[1]  # what the loaded models compute in here
+
 HOST_SETTINGS = ("SPACE_ID", "SPACE_AUTHOR_NAME", "NER_PUBLIC", "GRADIO_SHARE",
                  "GRADIO_SERVER_NAME", "NER_ADMINS", "NER_FINETUNE_ACCESS",
                  *tenancy.PUBLIC_DEFAULTS)
@@ -338,7 +342,7 @@ def test_a_file_job_also_gives_label_studio_predictions_and_doccano(tmp_path, bi
     path = upload(tmp_path, "notes.txt", "\n".join(lines) + "\n")
     summary, *_, downloads = files.recognize_upload(path, biased, "text", 0.0,
                                                     progress=lambda *a, **k: None)
-    assert summary == "`notes.txt` with `biased`: 3 records, 3 entities."
+    assert summary == f"`notes.txt` with `biased` ({AUTO}): 3 records, 3 entities."
     assert [Path(d).name for d in downloads] == [
         "notes.entities.jsonl", "notes.entities.csv", "notes.label-studio.json",
         "notes.doccano.jsonl"]

@@ -159,6 +159,8 @@ def test_cli_predict_streams_a_megabyte_file_in_chunks(tmp_path, capfd, monkeypa
     seen: list[list[str]] = []
 
     class Counting:
+        precision_said = "float32, as asked"
+
         def __init__(self, model, **kwargs):
             pass
 

@@ -158,6 +158,7 @@ class HeldRecognizer:
     have no entities at once."""
 
     max_text_chars = 10_000
+    precision_said = "float32, as asked"
 
     def __init__(self):
         self.started, self.release = threading.Event(), threading.Event()

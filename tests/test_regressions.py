@@ -56,7 +56,7 @@ def test_half_saves_float16_weights_that_load_as_float32(tiny_bert, conll_dir, t
     with safe_open(str(tmp_path / "half" / "model.safetensors"), "pt") as weights:
         assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.float16"}
     assert result.metrics["training"]["weights"] == "float16"
-    recognizer = Recognizer(str(tmp_path / "half"))
+    recognizer = Recognizer(str(tmp_path / "half"), precision="float32")
     assert next(recognizer.model.parameters()).dtype.is_floating_point
     assert str(next(recognizer.model.parameters()).dtype) == "torch.float32"
     assert "validation" in result.metrics
