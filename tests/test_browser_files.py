@@ -63,8 +63,7 @@ def test_a_thousand_lines_in_entities_out(page, tmp_path):
     # long the server took to start).
     summary = page.locator("#files-summary")
     sync_api.expect(summary).to_contain_text(
-        f"lines.txt with tiny ({AUTO}): 1,000 records, 1,000 entities.",
-                                             timeout=180_000)
+        f"lines.txt with tiny ({AUTO}): 1,000 records, 1,000 entities.", timeout=180_000)
     seen = page.evaluate("window.progressSeen")
     counts = [int(m.group(1).replace(",", "")) for said in seen
               if (m := re.match(r"^(\d[\d,]*) / 1,?000 records$", said))]
