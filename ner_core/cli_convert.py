@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .data import source_format
 from .errors import UserError
 from .formats import CUTS, FORMATS, OVERLAPS, Report, convert
 
@@ -117,10 +116,8 @@ def run_convert(args: argparse.Namespace) -> None:
     options = read_options(args)
     if args.tag_column is not None:
         options["tag_column"] = args.tag_column
-    given = Path(args.input)
-    report, written = convert(given, args.output, to=args.to, **options,
-                              from_format=source_format(given, args.format)
-                              if given.exists() else args.format)
+    report, written = convert(Path(args.input), args.output, to=args.to,
+                              from_format=args.format, **options)
     print_report(report)
     if report_path is not None:
         _write_whole(report_path, json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")

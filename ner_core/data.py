@@ -135,25 +135,12 @@ def load_labelled(source: str | Path | None = None, format: str | None = None, *
     path = Path(source)
     if not path.exists() and str(source) == HUB_DATASET:
         return _hub_conll2003(labels=labels, cut=cut, overlap=overlap)
-    if not path.exists() and not _is_hub_id(str(source)):
+    if not path.exists() and not hub.is_dataset_id(str(source)):
         raise UserError(f"expected a labelled file or folder, a Hub dataset id (owner/name) or "
                         f"'{HUB_DATASET}', found {str(source)!r}, which does not exist")
-    if path.exists():
-        format = source_format(path, format)
     splits, report = read_splits(source, format, data_config=data_config, labels=labels, cut=cut,
                                  overlap=overlap)
     return _dataset_dict(splits, _class_label_names(source, report, data_config)), report
-
-
-def _is_hub_id(name: str) -> bool:
-    return name.count("/") == 1 and hub.is_hub_id(name)
-
-
-def source_format(path: Path, format: str | None = None) -> str:
-    """The format to read ``path`` in: ``format``, else the one its ending and content say."""
-    from .formats import detect
-
-    return format or detect(path)
 
 
 def _class_label_names(source: str | Path, report: Report,

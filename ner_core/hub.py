@@ -42,6 +42,16 @@ def is_hub_id(name: str) -> bool:
     return isinstance(name, str) and bool(_HUB_ID.fullmatch(name)) and ".." not in name
 
 
+def is_dataset_id(name: str) -> bool:
+    """True for ``owner/name``: how a Hub dataset is named as data (a bare name is a missing
+    file, and ``conll2003`` has a path of its own).
+
+    >>> [is_dataset_id(n) for n in ["owner/ner-data", "conll2003", "a/b/c", "../x"]]
+    [True, False, False, False]
+    """
+    return name.count("/") == 1 and is_hub_id(name)
+
+
 def _probe() -> bool:
     """Whether the Hub answers a TCP connection within ``PROBE_SECONDS``."""
     result = []

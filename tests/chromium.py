@@ -13,6 +13,20 @@ ARTIFACTS = APP_DIR / "test-artifacts"
 TABLE_ROWS = """table => Array.from(table.querySelectorAll('[role=row].virtual-row')).map(
     row => Array.from(row.querySelectorAll('[role=gridcell]')).map(cell => cell.innerText.trim()))"""
 
+# Where a word is drawn on the page: the middle of its first occurrence in the element's text.
+WORD_CENTRE = """(root, word) => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const at = node.textContent.indexOf(word);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + word.length);
+        const box = range.getBoundingClientRect();
+        return [box.x + box.width / 2, box.y + box.height / 2];
+    }
+    return null;
+}"""
 
 @contextmanager
 def launched():

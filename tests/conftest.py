@@ -252,3 +252,12 @@ def browser():
 
     with launched() as browser:
         yield browser
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """The Hub counts as reachable and a token is set, as on a Space with HF_TOKEN."""
+    from ner_core import hub
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
+    monkeypatch.setenv("HF_TOKEN", "hf_from_environment")

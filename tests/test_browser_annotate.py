@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from chromium import TABLE_ROWS, choose, opened
+from chromium import TABLE_ROWS, WORD_CENTRE, choose, opened
 from live_app import CHROMIUM
 from ner_core.data import read_conll
 
@@ -21,20 +21,6 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 
 TEXT = "anna weber spoke. She visited berlin."
-# Where a word is drawn on the page: the middle of its first occurrence in the highlight's text.
-WORD_CENTRE = """(root, word) => {
-    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const at = node.textContent.indexOf(word);
-        if (at < 0) continue;
-        const range = document.createRange();
-        range.setStart(node, at);
-        range.setEnd(node, at + word.length);
-        const box = range.getBoundingClientRect();
-        return [box.x + box.width / 2, box.y + box.height / 2];
-    }
-    return null;
-}"""
 
 
 @pytest.fixture

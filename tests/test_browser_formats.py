@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from chromium import choose, opened
+from chromium import WORD_CENTRE, choose, opened
 from live_app import CHROMIUM
 from ner_core import formats
 
@@ -20,20 +20,6 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
 
 DATASET = "from-label-studio"  # no other test accepts into it
-# Where a word is drawn on the page: the middle of its first occurrence in the element's text.
-WORD_CENTRE = """(root, word) => {
-    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const at = node.textContent.indexOf(word);
-        if (at < 0) continue;
-        const range = document.createRange();
-        range.setStart(node, at);
-        range.setEnd(node, at + word.length);
-        const box = range.getBoundingClientRect();
-        return [box.x + box.width / 2, box.y + box.height / 2];
-    }
-    return null;
-}"""
 
 
 @pytest.fixture

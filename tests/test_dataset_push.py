@@ -45,13 +45,6 @@ def corrections(data_home) -> Path:
 
 
 @pytest.fixture
-def online(monkeypatch):
-    """The Hub counts as reachable and a token is set, as on a Space with HF_TOKEN."""
-    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
-    monkeypatch.setenv("HF_TOKEN", "hf_from_environment")
-
-
-@pytest.fixture
 def hub_calls():
     """``HfApi.create_repo`` and ``HfApi.upload_folder`` mocked; the files each upload would send
     are kept (the folder is temporary) in ``upload.sent``."""

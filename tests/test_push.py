@@ -43,13 +43,6 @@ def run(runs_dir, tiny_bert, tmp_path) -> Path:
 
 
 @pytest.fixture
-def online(monkeypatch):
-    """The Hub counts as reachable and a token is set, as on a Space with HF_TOKEN."""
-    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
-    monkeypatch.setenv("HF_TOKEN", "hf_from_environment")
-
-
-@pytest.fixture
 def hub_calls():
     """``HfApi.create_repo`` and ``HfApi.upload_folder`` mocked; yields both mocks."""
     with mock.patch.object(HfApi, "create_repo", autospec=True, return_value=RepoUrl(URL)) as create, \

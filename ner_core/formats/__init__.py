@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import UserError
+from ..hub import is_dataset_id
 from .align import CUTS, OVERLAPS, align, from_sentences, to_sentences
 from .example import CHANGES, Example, Report, Span
 
@@ -222,7 +223,7 @@ def read_splits(source: str | Path, format: str | None = None, *, data_config: s
     """
     align_options = dict(labels=labels, cut=cut, overlap=overlap, need_entities=need_entities)
     path = Path(source)
-    if not path.exists() and _is_hub_id(str(source)):
+    if not path.exists() and is_dataset_id(str(source)):
         module = format_module("huggingface")
         report = Report(str(source), "huggingface")
         splits = module.read_hub(str(source), report, config=data_config, **reader_options)
@@ -253,9 +254,3 @@ def _aligned_splits(splits: dict[str, list[Example]], report: Report, source: st
     if need_entities and not report.entities_kept:
         raise UserError(f"{source}: expected entities to learn from or score against, found none")
     return aligned
-
-
-def _is_hub_id(name: str) -> bool:
-    from ..hub import is_hub_id
-
-    return "/" in name and is_hub_id(name)  # a bare name is a missing file, not a dataset

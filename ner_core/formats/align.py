@@ -9,6 +9,7 @@ for training and the word-based formats, ``from_sentences`` the other way.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 
 from ..data import Sentence
 from ..errors import UserError
@@ -75,8 +76,7 @@ def _align_one(example: Example, report: Report, labels: set[str] | None, cut: s
     kept = _apart(example, on_words, report, overlap)
     report.entities_kept += len(kept)
     report.types.update(span.label for span in kept)
-    return Example(text, kept, words, example.record, example.line, example.source,
-                   example.doc_id, example.meta, example.sentence)
+    return dataclasses.replace(example, spans=kept, words=words)
 
 
 def _words(example: Example, report: Report) -> list[tuple[int, int]]:
@@ -145,12 +145,10 @@ def _apart(example: Example, on_words: list[tuple[int, int, Span]], report: Repo
     """The spans without duplicates and overlaps: the longer of two overlapping spans is kept
     (the earlier of two as long), in text order."""
     kept: list[tuple[int, int, Span]] = []
-    taken: set[int] = set()
     for first, last, span in sorted(on_words, key=lambda w: (w[0] - w[1], w[0])):
         clash = next((k for k in kept if k[0] < last and first < k[1]), None)
         if clash is None:
             kept.append((first, last, span))
-            taken.update(range(first, last))
             continue
         other = clash[2]
         if (clash[0], clash[1], other.label) == (first, last, span.label):

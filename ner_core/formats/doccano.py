@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .example import Example, Report, Span
-from .files import first_record, is_whole_number, json_records, kind, write_jsonl
+from .files import examples_of, first_record, is_whole_number, kind, write_jsonl
 
 NAME = "doccano"
 TITLE = "doccano JSONL"
@@ -41,14 +41,8 @@ def read(path: Path, report: Report) -> list[Example]:
     """Every record with a text and spans, in file order; records without text or without any
     span field are counted and left out."""
     path = Path(path)
-    records = json_records(path, TITLE)
-    report.records += len(records)
-    examples = []
-    for index, (number, record) in enumerate(records):
-        example = _example(path, index, number, record, report)
-        if example is not None:
-            examples.append(example)
-    return examples
+    return examples_of(path, report, TITLE,
+                       lambda index, number, record: _example(path, index, number, record, report))
 
 
 def _example(path: Path, index: int, number: int, record: dict, report: Report) -> Example | None:

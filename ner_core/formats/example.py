@@ -53,8 +53,8 @@ class Example:
     task, a line, a sentence, a document), ``line`` the 1-based line it starts on (0 when the
     format has no lines), ``source`` the file (or split) it came from, for messages. Examples of
     one document share ``doc_id``. A ``sentence`` example is kept as one sentence; any other is
-    split into sentences for training and the word-based formats. ``meta`` keeps what a format wants back when the same format is
-    written (a Label Studio task id, a BRAT document name).
+    split into sentences for training and the word-based formats. ``meta`` keeps what a format
+    wants back when the same format is written (a Label Studio task id, a BRAT document name).
     """
 
     text: str

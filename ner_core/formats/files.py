@@ -13,18 +13,21 @@ from pathlib import Path
 
 from ..data import read_utf8
 from ..errors import UserError
+from .example import Example, Report
+from .json_array import array_records
 
 
 def json_records(path: Path, what: str, *, array: bool = False) -> list[tuple[int, dict]]:
     """``(line, object)`` for each non-blank line of a JSON Lines file, in file order; with
-    ``array``, a file that is one JSON array of objects is read too (its records have line 0).
+    ``array``, a file that is one JSON array of objects is read too (each record with the line it
+    starts on).
 
     Invalid JSON, a line that is not an object and a file without records are refused, naming
     the file and the line (or the record).
     """
     text = read_utf8(path, what)
     if array and text.lstrip().startswith("["):
-        return _array_records(path, text, what)
+        return _array_records(path, what, text)
     found = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -42,20 +45,27 @@ def json_records(path: Path, what: str, *, array: bool = False) -> list[tuple[in
     return found
 
 
-def _array_records(path: Path, text: str, what: str) -> list[tuple[int, dict]]:
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: expected a JSON array of objects, found invalid "
-                        f"JSON ({error.msg} at column {error.colno})") from None
-    if not isinstance(values, list) or not values:
-        raise UserError(f"{path}: expected {what}, a JSON array of objects, found "
-                        f"{kind(values) if values else 'an empty array'}")
-    for index, value in enumerate(values):
+def _array_records(path: Path, what: str, text: str) -> list[tuple[int, dict]]:
+    records = array_records(path, f"{what}, a JSON array of objects", text)
+    found = []
+    for index, (value, line) in enumerate(records):
         if not isinstance(value, dict):
-            raise UserError(f"{path}, record {index + 1}: expected a JSON object, found "
+            raise UserError(f"{path}:{line}: expected record {index + 1} as a JSON object, found "
                             f"{kind(value)}")
-    return [(0, value) for value in values]
+        found.append((line, value))
+    if not found:
+        raise UserError(f"{path}: expected {what}, a JSON array of objects, found an empty array")
+    return found
+
+
+def examples_of(path: Path, report: Report, what: str,
+                example: Callable[[int, int, dict], Example | None]) -> list[Example]:
+    """The examples of a JSON Lines file: ``example(index, line, record)`` for each record, in
+    file order, those it answers ``None`` for (counted there) left out."""
+    records = json_records(path, what)
+    report.records += len(records)
+    made = (example(index, number, record) for index, (number, record) in enumerate(records))
+    return [found for found in made if found is not None]
 
 
 def kind(value: object) -> str:

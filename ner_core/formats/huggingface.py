@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from ..data import to_dataset_dict
 from ..errors import UserError
+from ..hub import is_dataset_id
 from ..labels import (
     iob2_labels,
 )
@@ -99,7 +100,7 @@ def label_names(source: str | Path, config: str | None = None, revision: str | N
     """The IOB2 label names of a source's ClassLabel tags, in their order (so a model trained
     on it keeps its label ids); ``None`` when its tags have no names (strings, JSON)."""
     path = Path(source)
-    if not path.exists() and _is_hub_id(str(source)):
+    if not path.exists() and is_dataset_id(str(source)):
         from datasets import load_dataset_builder
 
         features = _from_hub(str(source), lambda: load_dataset_builder(
@@ -122,12 +123,6 @@ def label_names(source: str | Path, config: str | None = None, revision: str | N
     column = tag_column or next((c for c in TAG_COLUMNS if c in features), None)
     names = class_names(features, column)
     return iob2_labels(names) if names else None
-
-
-def _is_hub_id(name: str) -> bool:
-    from ..hub import is_hub_id
-
-    return "/" in name and is_hub_id(name)
 
 
 def _require_hub(repo_id: str) -> None:

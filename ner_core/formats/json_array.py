@@ -19,9 +19,10 @@ _BLANK = re.compile(r"[ \t\n\r]*")  # the whitespace JSON allows between values
 _DECODER = json.JSONDecoder()
 
 
-def array_records(path: Path, what: str) -> list[tuple[object, int]]:
+def array_records(path: Path, what: str, text: str | None = None) -> list[tuple[object, int]]:
     """Each record of the JSON file ``path`` with its 1-based line: the items of a top-level
-    array, or the one top-level value. ``what`` names the expected content for messages.
+    array, or the one top-level value. ``what`` names the expected content for messages;
+    ``text`` is the file's content when the caller has read it already.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -30,7 +31,7 @@ def array_records(path: Path, what: str) -> list[tuple[object, int]]:
     ...     array_records(path, "tasks")
     [({'a': 1}, 2), ({'a': 2}, 3)]
     """
-    text = read_utf8(path, what)
+    text = read_utf8(path, what) if text is None else text
     lines = _Lines(text)
     at = _skip(text, 0)
     if at == len(text):

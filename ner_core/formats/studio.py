@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .example import Example, Report, Span
-from .files import first_record, is_whole_number, json_records, kind, write_jsonl
+from .files import examples_of, first_record, is_whole_number, kind, write_jsonl
 
 NAME = "studio"
 TITLE = "studio JSONL"
@@ -36,14 +36,8 @@ def read(path: Path, report: Report, text_field: str = TEXT_FIELD) -> list[Examp
     of the text when the Files tab read it from another. Records without either are counted and
     left out."""
     path = Path(path)
-    records = json_records(path, TITLE)
-    report.records += len(records)
-    examples = []
-    for index, (number, record) in enumerate(records):
-        example = _example(path, index, number, record, text_field, report)
-        if example is not None:
-            examples.append(example)
-    return examples
+    return examples_of(path, report, TITLE, lambda index, number, record: _example(
+        path, index, number, record, text_field, report))
 
 
 def _example(path: Path, index: int, number: int, record: dict, text_field: str,
