@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from chromium import WORD_CENTRE, choose, opened
+from chromium import WORD_CENTRE, choose, opened, table_rows
 from live_app import CHROMIUM
 from ner_core import formats
 
@@ -91,6 +91,7 @@ def test_a_label_studio_export_is_corrected_accepted_and_downloaded(page, tmp_pa
         "project.json (label-studio): 2 records, 2 examples, 3 of 3 entities kept")
     marked = page.locator("#annotate-highlight .token.highlighted")
     sync_api.expect(marked).to_have_count(1)
+    assert table_rows(page, "annotate-entities") == [["PER", "anna weber", "0", "10"]]
 
     x, y = page.locator("#annotate-highlight").evaluate(WORD_CENTRE, "berlin")
     page.mouse.move(x, y)
