@@ -49,14 +49,6 @@ _LAUNCHER = ("import resource, subprocess, sys; "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
 
-def cpu_kind() -> str:
-    """The vector instructions that decide bfloat16 speed (as ``training.native_bf16`` checks)."""
-    cpu = torch.cpu
-    if cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported():
-        return "AVX-512 BF16"
-    return "AVX2 (no AVX-512 BF16)" if cpu._is_avx2_supported() else "no AVX2"
-
-
 def timed(call):
     """``call()``'s result, wall seconds, and CPU seconds of this process (all its threads)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -204,7 +196,7 @@ def main() -> None:
         speed = file_against_memory(args.model, args.data, args.repeats, work)
         print("(b) peak memory of predict as the input grows ...", flush=True)
         peaks = memory(args.gigabytes, work)
-    results = {"machine": {**machine(), "cpu_kind": cpu_kind()}, "model": args.model, **speed,
+    results = {"machine": machine(), "model": args.model, **speed,
                "memory": peaks, "seconds": round(time.perf_counter() - started),
                # Other work on the machine slows both sides of (a) alike, not their ratio.
                "load_average_1min": {"start": load_at_start, "end": os.getloadavg()[0]}}
@@ -222,7 +214,7 @@ def main() -> None:
     for name, figures in peaks["stream_only"].items():
         print(f"streaming path alone, {name:>8}: peak {figures['peak_rss_mb']} MB "
               f"({figures['seconds']} s, {figures['output_mb']} MB written)")
-    print(f"CPU: {results['machine']['cpu']} ({results['machine']['cpu_kind']}); "
+    print(f"CPU: {results['machine']['cpu']} ({results['machine']['instruction_set']}); "
           f"{results['seconds']} s in all; written to {args.output}")
 
 

@@ -23,9 +23,12 @@ def default_data() -> str:
 
 
 def machine() -> dict:
-    """The CPU model, its cores, and the versions that decide the speed."""
+    """The CPU model, its cores, its instruction set (which decides bfloat16 and int8 speed), and
+    the versions that decide the speed."""
     import torch
     import transformers
+
+    from ner_core import hardware
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -35,7 +38,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass  # not Linux: platform's answer stands
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu, "instruction_set": hardware.instruction_set(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

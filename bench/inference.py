@@ -1,17 +1,22 @@
-"""Inference benchmark: ``Recognizer`` against ``transformers.pipeline("token-classification")``.
+"""Inference benchmark: ``Recognizer`` against ``transformers.pipeline("token-classification")``
+and spaCy, in each precision.
 
-Both read the same saved weights in one process with the same threads:
+All read the same saved weights in one process with the same threads:
 
 (a) one paragraph, p50/p95 latency over ``--calls`` calls (the two alternate, so noise hits both);
 (b) the CoNLL-2003 test sentences as separate texts: texts per second, and the share of entities
     the two agree on;
 (c) a document of 5,000+ words: entities found (the pipeline reads at most 512 tokens);
-then the opt-in int8 mode against float32 on (b) and on validation F1, and the full validation
-evaluation against the loop most people write (batches of 64 in corpus order).
+(d) the same raw texts against spaCy's small English model: texts per second and entity F1
+    (exact character spans);
+then each precision on (b) and on validation F1: ``auto`` (what every user gets: the choice is
+recorded), float32, bfloat16 (on a slice where the CPU only emulates it), our int8 and torch's
+default int8; and the full validation evaluation against the loop most people write (batches of
+64 in corpus order). "ours" in (a) to (d) is ``auto``.
 
     python bench/inference.py [--model default] [--data ../shared/data/conll2003]
 
-Prints the figures and writes ``bench/results/inference.json``.
+Prints the figures, the machine and its instruction set, and writes ``bench/results/inference.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 
 from common import ROOT, default_data, machine, percentile  # first: puts the repository on sys.path
@@ -28,12 +34,18 @@ from seqeval.metrics import f1_score  # noqa: E402
 from transformers import pipeline  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from ner_core import Recognizer, evaluate, load_data, models  # noqa: E402
+from ner_core import Recognizer, evaluate, hardware, load_data, models, quantize  # noqa: E402
 from ner_core.data import sentences_of  # noqa: E402
+from ner_core.labels import spans  # noqa: E402
 from studio.highlight import EXAMPLES  # noqa: E402
 
 PARAGRAPH = EXAMPLES[0]  # the app's first example
 LONG_DOC_WORDS = 5000
+EMULATED_BF16_TEXTS = 500
+# OntoNotes types (spaCy's English models) read as CoNLL-2003's; the rest are not entities there.
+SPACY_TYPES = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC",
+               "NORP": "MISC", "EVENT": "MISC", "PRODUCT": "MISC", "WORK_OF_ART": "MISC",
+               "LANGUAGE": "MISC", "LAW": "MISC"}
 
 
 def spans_of_pipeline(found: list[dict]) -> set[tuple[int, int, str]]:
@@ -89,6 +101,72 @@ def long_document(split) -> tuple[str, int]:
     return "\n\n".join(paragraphs), gold
 
 
+def torch_default_int8(model):
+    """The usual recipe: every ``Linear`` through ``quantize_dynamic`` with torch's defaults
+    (weights per tensor, activations in 7 bits)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that the API moves to torchao
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def gold_raw_spans(split) -> tuple[list[str], list[set]]:
+    """Each test sentence as raw text (its words joined by spaces) and its gold entities as
+    character spans of that text."""
+    texts, gold = [], []
+    for sentence in sentences_of(split):
+        starts, position = [], 0
+        for word in sentence.tokens:
+            starts.append(position)
+            position += len(word) + 1
+        found = set()
+        for label, first, last in spans(sentence.tags):
+            end = starts[last - 1] + len(sentence.tokens[last - 1])
+            found.add((starts[first], end, label))
+        texts.append(" ".join(sentence.tokens))
+        gold.append(found)
+    return texts, gold
+
+
+def raw_text_f1(found: list[list[dict]], gold: list[set]) -> float:
+    """Micro F1 of exact (start, end, type) entities against the gold character spans."""
+    predicted = [{(e["start"], e["end"], e["label"]) for e in entities} for entities in found]
+    hits = sum(len(p & g) for p, g in zip(predicted, gold))
+    guessed, wanted = sum(map(len, predicted)), sum(map(len, gold))
+    return round(2 * hits / (guessed + wanted), 4) if guessed + wanted else 1.0
+
+
+def spacy_reference(texts: list[str], gold: list[set]) -> dict:
+    """spaCy's small English model on the same raw texts: texts per second through ``nlp.pipe``
+    with its defaults, and entity F1 with its types read as CoNLL's. Where ``en_core_web_sm`` is
+    not installed (it comes from spaCy's releases, not from the package index), a blank English
+    pipeline with spaCy's default ``ner`` (the model en_core_web_sm's entity recognizer is built
+    on), untrained, gives the speed of entity recognition alone: more than the full small
+    pipeline's, so a ratio against it understates ours. It has no F1."""
+    try:
+        import spacy
+    except ImportError:
+        return {"said": "spaCy not installed"}
+    try:
+        nlp, kind = spacy.load("en_core_web_sm"), "en_core_web_sm " + spacy.__version__
+    except OSError:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("ner")
+        for label in SPACY_TYPES.values():
+            nlp.get_pipe("ner").add_label(label)
+        nlp.initialize()
+        kind = f"spaCy {spacy.__version__} ner alone, untrained (en_core_web_sm not installed)"
+    list(nlp.pipe(texts[:200]))  # warm-up
+    docs, seconds = timed(lambda: list(nlp.pipe(texts)))
+    result = {"said": kind, "texts_per_s": round(len(texts) / seconds, 1)}
+    if kind.startswith("en_core_web_sm"):
+        found = [[{"start": e.start_char, "end": e.end_char, "label": SPACY_TYPES[e.label_]}
+                  for e in doc.ents if e.label_ in SPACY_TYPES] for doc in docs]
+        result["f1"] = raw_text_f1(found, gold)
+    return result
+
+
 def naive_evaluation(model, tokenizer, split, batch_size: int = 64) -> tuple[float, float]:
     """The loop most people write: batches in corpus order padded to their longest sentence,
     labels from each word's first sub-token. Returns (seconds, F1)."""
@@ -135,7 +213,7 @@ def main() -> None:
     lat = latency(ours, pipe, args.calls)
 
     print("(b) test sentences as separate texts ...", flush=True)
-    texts = [" ".join(s.tokens) for s in sentences_of(data["test"])]
+    texts, gold_raw = gold_raw_spans(data["test"])
     ours_found, ours_s = timed(lambda: ours.recognize_batch(texts))
     pipe_found, pipe_s = timed(lambda: pipe(texts))
     pipe_batched, pipe_batched_s = timed(lambda: pipe(texts, batch_size=32))
@@ -157,24 +235,48 @@ def main() -> None:
     long_ours = ours.recognize(document)
     long_pipe = pipe(document)
 
-    print("int8 mode and evaluation ...", flush=True)
+    print("precisions: auto, float32, bfloat16, int8 (ours and torch's default) ...", flush=True)
+    native = hardware.native_bf16("cpu")
+    plain = Recognizer(args.model, device="cpu", precision="float32")
     fast = Recognizer(args.model, precision="int8")
-    brain = Recognizer(args.model, precision="bfloat16")
-    fast.recognize_batch(texts[:64]), brain.recognize_batch(texts[:64])  # warm-up
-    _, int8_s = timed(lambda: fast.recognize_batch(texts))
-    _, fp32_s = timed(lambda: ours.recognize_batch(texts))  # again, next to int8
-    _, bf16_s = timed(lambda: brain.recognize_batch(texts))
-    ours_eval = evaluate(ours, data["validation"])
-    int8_eval = evaluate(fast, data["validation"])
-    bf16_eval = evaluate(brain, data["validation"])
-    naive_s, naive_f1 = naive_evaluation(ours.model, ours.tokenizer, data["validation"])
-    # The evaluation figure is the faster of float32 and bfloat16 where bfloat16 keeps F1 within
-    # 0.1 point (it is slower than float32 on CPUs without native bf16).
-    bf16_fine = abs(bf16_eval["overall"]["f1"] - ours_eval["overall"]["f1"]) <= 0.001
-    quickest = bf16_eval if bf16_fine and bf16_eval["seconds"] < ours_eval["seconds"] else ours_eval
+    brain = ours if ours.precision == "bfloat16" else Recognizer(args.model, device="cpu",
+                                                                 precision="bfloat16")
+    usual = Recognizer(args.model, device="cpu", precision="float32")
+    usual.model = torch_default_int8(usual.model)
+    # Where bfloat16 is emulated it is timed on a slice only (it is about six times slower).
+    bf16_texts = texts if native else texts[:EMULATED_BF16_TEXTS]
+    for recognizer in (plain, fast, brain, usual):
+        recognizer.recognize_batch(texts[:64])  # warm-up
+    speeds = {}
+    for name, recognizer, part in (("float32", plain, texts), ("auto", ours, texts),
+                                   ("int8", fast, texts), ("int8_torch_default", usual, texts),
+                                   ("bfloat16", brain, bf16_texts)):
+        speeds[name] = round(len(part) / timed(lambda: recognizer.recognize_batch(part))[1], 1)
+    raw = {"ours_" + name: raw_text_f1(recognizer.recognize_batch(texts), gold_raw)
+           for name, recognizer in (("auto", ours), ("float32", plain), ("int8", fast))}
+    reference = spacy_reference(texts, gold_raw)
+    evaluations = {"auto": evaluate(ours, data["validation"]),
+                   "float32": evaluate(plain, data["validation"]),
+                   "int8": evaluate(fast, data["validation"]),
+                   "int8_torch_default": evaluate(usual, data["validation"])}
+    if native:
+        evaluations["bfloat16"] = evaluations["auto"] if brain is ours else \
+            evaluate(brain, data["validation"])
+    naive_s, naive_f1 = naive_evaluation(plain.model, plain.tokenizer, data["validation"])
+    f1 = {name: round(e["overall"]["f1"], 4) for name, e in evaluations.items()}
+    points = (lambda name: round((evaluations[name]["overall"]["f1"]
+                                  - evaluations["float32"]["overall"]["f1"]) * 100, 2))
+    ours_eval = evaluations["auto"]
 
     n = len(texts)
     results = {
+        "machine": machine(),
+        "model": args.model,
+        "case_feature": ours.case_feature,
+        "auto_precision": ours.precision,
+        "auto_precision_said": ours.precision_said,
+        "bfloat16_native": native,
+        "auto_f1_points_vs_float32": points("auto"),
         "throughput_ratio_vs_pipeline": round((n / ours_s) / (n / pipe_s), 2),
         "p50_ratio_vs_pipeline": round(lat["ours"]["p50_ms"] / lat["pipeline"]["p50_ms"], 2),
         "identical_entity_share": share,
@@ -182,31 +284,30 @@ def main() -> None:
         "identical_entity_share_same_inputs_first": same_inputs_first_share,
         "long_doc_entities_ours": len(long_ours),
         "long_doc_entities_pipeline": len(long_pipe),
-        "int8_speedup": round(fp32_s / int8_s, 2),
-        "int8_f1_delta": round((ours_eval["overall"]["f1"] - int8_eval["overall"]["f1"]) * 100, 2),
-        "eval_validation_seconds": quickest["seconds"],
-        "eval_validation_precision": "bfloat16" if quickest is bf16_eval else "float32",
-        "eval_validation_seconds_by_precision": {"float32": ours_eval["seconds"],
-                                                 "bfloat16": bf16_eval["seconds"],
-                                                 "int8": int8_eval["seconds"]},
+        "int8_speedup": round(speeds["int8"] / speeds["float32"], 2),
+        "int8_f1_points_vs_float32": points("int8"),
+        "int8_torch_default_speedup": round(speeds["int8_torch_default"] / speeds["float32"], 2),
+        "int8_torch_default_f1_points_vs_float32": points("int8_torch_default"),
+        "int8_weight_bits": quantize.weight_bits(hardware.cpu_vnni()),
+        "raw_text_entity_f1": {**raw, "spacy": reference.get("f1")},
+        "spacy": reference,
+        "speed_vs_spacy": (round(speeds["auto"] / reference["texts_per_s"], 2)
+                           if reference.get("texts_per_s") else None),
+        "eval_validation_seconds": ours_eval["seconds"],
+        "eval_validation_seconds_by_precision": {name: e["seconds"]
+                                                 for name, e in evaluations.items()},
         "naive_eval_validation_seconds": round(naive_s, 2),
-        "machine": machine(),
-        "model": args.model,
-        "case_feature": ours.case_feature,
         "latency_ms": lat,
         "texts": n,
         "texts_per_s": {"ours": round(n / ours_s, 1), "pipeline": round(n / pipe_s, 1),
                         "pipeline_batch_32": round(n / pipe_batched_s, 1),
-                        "ours_again": round(n / fp32_s, 1), "ours_int8": round(n / int8_s, 1),
-                        "ours_bfloat16": round(n / bf16_s, 1)},
+                        **{"ours_" + name: speed for name, speed in speeds.items()}},
+        "bfloat16_timed_texts": len(bf16_texts),
         "throughput_ratio_vs_pipeline_batch_32": round(pipe_batched_s / ours_s, 2),
         "long_doc_words": len(document.split()),
         "long_doc_gold_entities": gold_entities,
-        "validation_f1": {"float32": round(ours_eval["overall"]["f1"], 4),
-                          "int8": round(int8_eval["overall"]["f1"], 4),
-                          "bfloat16": round(bf16_eval["overall"]["f1"], 4),
-                          "naive_loop": round(naive_f1, 4)},
-        "eval_speedup_vs_naive": round(naive_s / quickest["seconds"], 2),
+        "validation_f1": {**f1, "naive_loop": round(naive_f1, 4)},
+        "eval_speedup_vs_naive": round(naive_s / ours_eval["seconds"], 2),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
@@ -227,24 +328,37 @@ def main() -> None:
          same_inputs_first_share, "", ""),
         (f"(c) {results['long_doc_words']}-word document, entities "
          f"(gold {gold_entities})", len(long_ours), len(long_pipe), ""),
-        ("int8 vs float32 on (b), texts/s", results["texts_per_s"]["ours_int8"],
-         results["texts_per_s"]["ours_again"], f"{results['int8_speedup']}x"),
-        ("bfloat16 vs float32 on (b), texts/s", results["texts_per_s"]["ours_bfloat16"],
-         results["texts_per_s"]["ours_again"], f"{fp32_s / bf16_s:.2f}x"),
-        ("validation F1, float32 vs int8", results["validation_f1"]["float32"],
-         results["validation_f1"]["int8"], f"delta {results['int8_f1_delta']} points"),
-        ("validation F1, float32 vs bfloat16", results["validation_f1"]["float32"],
-         results["validation_f1"]["bfloat16"], ""),
-        ("validation evaluation float32, s (vs naive loop)", ours_eval["seconds"],
-         results["naive_eval_validation_seconds"], f"{naive_s / ours_eval['seconds']:.2f}x"),
-        (f"validation evaluation {results['eval_validation_precision']}, s (vs naive loop)",
-         results["eval_validation_seconds"], results["naive_eval_validation_seconds"],
-         f"{results['eval_speedup_vs_naive']}x"),
+        (f"(d) raw test texts, auto ({ours.precision}) vs spaCy, texts/s",
+         speeds["auto"], reference.get("texts_per_s", "-"),
+         f"{results['speed_vs_spacy']}x" if results["speed_vs_spacy"] else reference["said"]),
+        ("(d) entity F1 on those raw texts, auto vs spaCy", raw["ours_auto"],
+         reference.get("f1") if reference.get("f1") is not None else "-",
+         f"{(raw['ours_auto'] - reference['f1']) * 100:+.2f} points"
+         if reference.get("f1") is not None else ""),
+        ("(d) ... float32 / int8", raw["ours_float32"], raw["ours_int8"], ""),
+        (f"auto ({ours.precision}) vs float32 on (b), texts/s", speeds["auto"],
+         speeds["float32"], f"{speeds['auto'] / speeds['float32']:.2f}x"),
+        ("validation F1, auto vs float32", f1["auto"], f1["float32"],
+         f"{results['auto_f1_points_vs_float32']:+.2f} points"),
+        ("int8 vs float32 on (b), texts/s", speeds["int8"], speeds["float32"],
+         f"{results['int8_speedup']}x"),
+        ("validation F1, int8 vs float32", f1["int8"], f1["float32"],
+         f"{results['int8_f1_points_vs_float32']:+.2f} points"),
+        ("torch's default int8 vs float32 on (b), texts/s", speeds["int8_torch_default"],
+         speeds["float32"], f"{results['int8_torch_default_speedup']}x"),
+        ("validation F1, torch's default int8 vs float32", f1["int8_torch_default"],
+         f1["float32"], f"{results['int8_torch_default_f1_points_vs_float32']:+.2f} points"),
+        (f"bfloat16 vs float32, texts/s ({len(bf16_texts)} texts)", speeds["bfloat16"],
+         speeds["float32"], f"{speeds['bfloat16'] / speeds['float32']:.2f}x"),
+        ("validation evaluation, auto, s (vs naive loop)", ours_eval["seconds"],
+         results["naive_eval_validation_seconds"], f"{results['eval_speedup_vs_naive']}x"),
     ]
     print(f"\n{'figure':52} {'ours':>10} {'reference':>10}  ratio")
     for name, a, b, ratio in rows:
         print(f"{name:52} {a!s:>10} {b!s:>10}  {ratio}")
-    print(f"\nwritten to {args.output}")
+    print(f"\nmachine: {results['machine']['cpu']} ({results['machine']['instruction_set']}); "
+          f"auto computes in {ours.precision_said}")
+    print(f"written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,30 @@ def cpu_bf16_native() -> bool:
                for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+def cpu_vnni() -> bool:
+    """True on a CPU with VNNI (AVX-512 VNNI or AVX-VNNI): int8 products summed straight into 32
+    bits. Without it, int8 kernels add pairs of products in 16 bits, which can saturate."""
+    return bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
+
+
+def instruction_set() -> str:
+    """The CPU's vector instructions that decide bfloat16 and int8 speed, in words, as benchmark
+    results name the machine: ``"AMX, VNNI"``, ``"AVX-512 BF16, VNNI"``, ``"AVX-512, no BF16,
+    VNNI"``, ``"AVX2, no VNNI"`` and so on."""
+    cpu = torch.cpu
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        tier = "AMX"
+    elif getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+        tier = "AVX-512 BF16"
+    elif getattr(cpu, "_is_avx512_supported", lambda: False)():
+        tier = "AVX-512, no BF16"
+    elif getattr(cpu, "_is_avx2_supported", lambda: False)():
+        tier = "AVX2"
+    else:
+        tier = "no AVX2"
+    return f"{tier}, {'VNNI' if cpu_vnni() else 'no VNNI'}"
+
+
 def gpu_bf16_native() -> bool:
     """True when a GPU is here and computes bfloat16 natively."""
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

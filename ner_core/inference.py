@@ -9,7 +9,6 @@ entities are whole words: an entity never splits a word, and its text is ``text[
 from __future__ import annotations
 
 import logging
-import warnings
 
 import torch
 
@@ -19,6 +18,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .features import Window, windows_for_sentences
 from .labels import spans
+from .quantize import quantize_int8
 from .text import segment
 
 logger = logging.getLogger(__name__)
@@ -26,21 +26,6 @@ logger = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 200_000
 # A model saved without train_config.json is read as the defaults would have trained it.
 _TRAINED_AS = TrainConfig()
-
-
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with the linear layers of its encoder in int8: weights quantized once per output
-    channel, activations per batch. The classifier stays float32: measured on the bundled model,
-    that and per-channel weights halve the F1 lost to per-tensor int8 everywhere."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    layers = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
-              if isinstance(module, torch.nn.Linear) and name != "classifier"}
-    with warnings.catch_warnings():
-        # torch announces a move of this API to torchao; it is the one in the pinned torch.
-        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
-        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated.*")
-        return quantize_dynamic(model, layers, dtype=torch.qint8)
 
 
 class Recognizer:

@@ -12,6 +12,7 @@ import pytest
 
 from ner_core import Recognizer
 from ner_core.text import segment, split_words
+from ner_core.quantize import Int8Linear
 
 ENTITY_KEYS = {"start", "end", "label", "score", "text"}
 
@@ -287,11 +288,11 @@ def test_fast_precisions_find_the_same_entities_on_every_awkward_text(family, bi
     plain = Recognizer(directory, precision="float32")
     fast = Recognizer(directory, precision=precision)
     assert (plain.precision, fast.precision) == ("float32", precision)
-    layers = [m for m in fast.model.modules() if type(m).__name__ == "Linear"]
+    layers = [m for m in fast.model.modules() if type(m) is torch.nn.Linear]
     if precision == "int8":
-        assert type(fast.model.classifier) is torch.nn.Linear  # kept in float32
-        assert all(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")
-                   for m in layers if m is not fast.model.classifier)
+        assert layers == [fast.model.classifier]  # kept in float32
+        quantized = [m for m in fast.model.modules() if isinstance(m, Int8Linear)]
+        assert len(quantized) == sum(type(m) is torch.nn.Linear for m in plain.model.modules()) - 1
     else:
         assert {m.weight.dtype for m in layers} == {torch.bfloat16}
     texts = [*AWKWARD_TEXTS.values(), LONG_TEXT]
