@@ -13,34 +13,32 @@ import torch
 AUTO = "auto"
 
 
+def _cpu_has(check: str) -> bool:
+    """torch's own check ``torch.cpu._is_<check>_supported()``; False where torch lacks it."""
+    return bool(getattr(torch.cpu, f"_is_{check}_supported", lambda: False)())
+
+
 def cpu_bf16_native() -> bool:
     """True on a CPU with AVX-512 BF16 or AMX instructions (torch's own checks)."""
-    cpu = torch.cpu
-    return any(getattr(cpu, check, lambda: False)()
-               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return _cpu_has("avx512_bf16") or _cpu_has("amx_tile")
 
 
 def cpu_vnni() -> bool:
     """True on a CPU with VNNI (AVX-512 VNNI or AVX-VNNI): int8 products summed straight into 32
     bits. Without it, int8 kernels add pairs of products in 16 bits, which can saturate."""
-    return bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
+    return _cpu_has("vnni")
+
+
+# The first of these the CPU has names its tier.
+_TIERS = (("amx_tile", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512", "AVX-512, no BF16"),
+          ("avx2", "AVX2"))
 
 
 def instruction_set() -> str:
     """The CPU's vector instructions that decide bfloat16 and int8 speed, in words, as benchmark
     results name the machine: ``"AMX, VNNI"``, ``"AVX-512 BF16, VNNI"``, ``"AVX-512, no BF16,
     VNNI"``, ``"AVX2, no VNNI"`` and so on."""
-    cpu = torch.cpu
-    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
-        tier = "AMX"
-    elif getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
-        tier = "AVX-512 BF16"
-    elif getattr(cpu, "_is_avx512_supported", lambda: False)():
-        tier = "AVX-512, no BF16"
-    elif getattr(cpu, "_is_avx2_supported", lambda: False)():
-        tier = "AVX2"
-    else:
-        tier = "no AVX2"
+    tier = next((name for check, name in _TIERS if _cpu_has(check)), "no AVX2")
     return f"{tier}, {'VNNI' if cpu_vnni() else 'no VNNI'}"
 
 
