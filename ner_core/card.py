@@ -9,7 +9,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCardData
 
 from . import hub, models, runs
-from .config import TrainConfig
+from .config import CHOSEN_ON, TrainConfig
 from .labels import entity_types
 
 # The Hub repository of the offline encoder ``minilm`` (the pip package ships its weights).
@@ -66,6 +66,15 @@ def _lineage(facts: dict) -> list[str]:
                       f"(replay_ratio {replay['ratio']}) were trained on with the new ones, so "
                       "that it keeps what it knew."]
     return lines + [""]
+
+
+def _settings_origin(facts: dict) -> list[str]:
+    """The preset the settings started from and the benchmark that preset was chosen on."""
+    name = facts.get("preset")
+    if name is None:
+        return []
+    return [f"- Settings: the `{name}` preset, then any given on top (the table below). "
+            f"{CHOSEN_ON.get(name, 'No benchmark chose it.')}"]
 
 
 def _replayed(facts: dict) -> str | None:
@@ -200,6 +209,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         *_training_data(facts),
         "## Training",
         "",
+        *_settings_origin(facts),
         f"- Device: {facts['device']}",
         f"- Weights saved as {facts.get('weights', 'float32')}",
         f"- Wall time: {facts['seconds']:.0f} s ({facts['seconds'] / 60:.0f} min) for "

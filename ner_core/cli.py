@@ -145,7 +145,7 @@ def run_train(args) -> None:
     from tqdm import tqdm
 
     from .data import load_labelled
-    from .plan import plan_fine_tune
+    from .plan import plan_fine_tune, sized_for_data
     from .training import device_description, fine_tune
 
     # Every setting is checked (max length against the model too) before the data is read and
@@ -164,6 +164,9 @@ def run_train(args) -> None:
     main_process = int(os.environ.get("RANK", "0")) == 0
     data, data_report = load_labelled(args.data, **data_options(args))
     replay, replay_report = load_labelled(args.replay) if args.replay else (None, None)
+    if "train" in data:  # else fine_tune refuses it, naming the splits found
+        plan = sized_for_data(plan, given, len(data["train"]))
+        config = plan.config
     stop = []
 
     def request_stop(signum, frame) -> None:
@@ -200,7 +203,7 @@ def run_train(args) -> None:
                            half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
                            replay=replay, replay_source=args.replay, base=plan.base,
                            data_report=data_report, replay_report=replay_report,
-                           data_flags=data_flags(args))
+                           data_flags=data_flags(args), preset=plan.preset)
     finally:
         for bar in bars:
             bar.close()

@@ -134,7 +134,7 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               replay: DatasetDict | None = None, replay_source: str | None = None,
               base: models.ModelSource | None = None, data_report: Report | dict | None = None,
               replay_report: Report | dict | None = None,
-              data_flags: list[str] | None = None) -> TrainResult:
+              data_flags: list[str] | None = None, preset: str | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
@@ -148,6 +148,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     ``data`` comes from ``load_data``; its ``validation`` split, when there is one, is scored during
     and after training, and its ``test`` split after. A stopped run keeps the weights trained so far.
     ``base`` is ``config.base_model`` already resolved (a ``FineTunePlan``'s), so it is not again.
+    ``preset`` names the preset the settings started from (a ``FineTunePlan``'s); the card states
+    what that preset was chosen on.
     ``data_report`` and ``replay_report`` (``load_labelled``'s) say what reading each source
     counted and changed; the run keeps them in its facts and its card states them.
     """
@@ -209,6 +211,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
              "weights": "float16" if half else "float32", "data": data_source,
              "data_flags": list(data_flags or []),
              "labels": labels, "lowercase": bool(getattr(tokenizer, "do_lower_case", False))}
+    if preset is not None:
+        facts["preset"] = preset
     if parent is not None:
         facts["continued_from"] = parent
     if replay is not None:

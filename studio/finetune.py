@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from ner_core import TrainConfig, dataset_paths, hub, models, runs, tenancy
-from ner_core.config import field_types
+from ner_core.config import REPLAYED_AT_LEAST, field_types
 from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, JobSnapshot
 from ner_core.plan import AUTO, FineTunePlan
@@ -160,6 +160,7 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
     name = tr.run_name(name)
     data = TrainingData(source, train_file, validation_file, dataset, bool(replay),
                         owner=who.identity)
+    plan = tr.sized_for(plan, hyperparameters, data)
     work = tr.training_work(plan, data)
     seconds = _gpu_seconds(plan, data, work)
     JOBS.check_idle(who.identity)
@@ -172,7 +173,7 @@ def start_fine_tune(name: str = "", base: str = models.ENCODER, base_hub: str = 
                                           seconds, budget, work, prepare)
         return
     JOBS.start(plan.config, data.load, output_dir, owner=who.identity, budget_seconds=budget,
-               options={"base": plan.base}, prepare=prepare)
+               options={"base": plan.base, "preset": plan.preset}, prepare=prepare)
     yield command
 
 
@@ -283,8 +284,10 @@ def build(page: Page) -> None:
                               info="accepted corrections from the Annotate tab",
                               allow_custom_value=True, elem_id="dataset")
         replay = gr.Checkbox(False, label="Replay CoNLL-2003", elem_id="replay",
-                             info="mix the base's original kind of data back in (replay ratio "
-                                  "below), so a trained model keeps what it knew")
+                             info="mix the base's original kind of data back in, so a trained "
+                                  "model keeps what it knew (the continue preset replays at "
+                                  f"least {REPLAYED_AT_LEAST:,} sentences, as many as the new "
+                                  "ones past that; other presets as many as the new ones)")
     upload_note = gr.Markdown(elem_id="upload-note")
     preset = gr.Radio(tr.PRESET_CHOICES, value=AUTO, label="Settings", elem_id="preset",
                       info="the form shows what the run will use; change any field")

@@ -23,7 +23,7 @@ from ner_core import dataset_paths, hub, hub_check, models, runs, tenancy
 from ner_core.config import CONTINUE, PRESETS, field_types, typed_value
 from ner_core.errors import UserError
 from ner_core.jobs import JobSnapshot
-from ner_core.plan import AUTO, FineTunePlan, inherited_settings, plan_fine_tune
+from ner_core.plan import AUTO, FineTunePlan, inherited_settings, plan_fine_tune, sized_for_data
 
 from . import access, zerogpu
 from .data import TrainingData
@@ -126,6 +126,13 @@ def plan_from_form(base: str | None, base_hub_id: str | None, preset_name: str |
     plan = plan_fine_tune(given, preset_name or AUTO, local_paths=False)
     access.check_epochs(plan.config.epochs)
     return plan
+
+
+def sized_for(plan: FineTunePlan, values: dict, data: TrainingData) -> FineTunePlan:
+    """``plan_from_form``'s plan for the form's ``values``, with the ``continue`` preset's settings
+    for how much training data ``data`` holds."""
+    given = {"logging_steps": LOGGING_STEPS, **given_settings(values)}
+    return sized_for_data(plan, given, data.train_sentences)
 
 
 def form_values(base: str, preset_name: str | None) -> list:

@@ -170,7 +170,7 @@ def run_in_request(jobs, plan, data, output_dir: Path, owner: str | None, comman
     yield command
     result = error = None
     loaded = data.load()
-    options = {**loaded.options, "base": plan.base}
+    options = {**loaded.options, "base": plan.base, "preset": plan.preset}
     try:
         for report in gpu_worker()(config, loaded.splits, output_dir, stop, options, seconds):
             if isinstance(report, TrainProgress):

@@ -626,8 +626,9 @@ def test_replayed_sentences_count_against_the_cpu_limit(biased, tmp_path, monkey
     plan = tr.plan_from_form("biased", "", None, form(max_train_sentences=0))
     assert tr.trained_sentences(plan, replayed) == 40
     assert tr.trained_sentences(plan, TrainingData("upload", str(train), None)) == 20
+    # The start sizes the continue preset to the 20 sentences: 1,000 replayed with them.
     with pytest.raises(gr.Error, match=r"at most 30 sentences \(NER_MAX_CPU_TRAIN_SENTENCES\), "
-                                       r"found 40"):
+                                       r"found 1,020"):
         next(ft.start_fine_tune("replayed", "biased", "", "upload", str(train), None, replay=True,
                                 **form()))
     assert ft.JOBS.snapshot().state == "idle"

@@ -21,7 +21,8 @@ from ner_core.cli import _build_parser
 from ner_core.continued import onto_model_labels, relabel, with_replay
 from ner_core.data import Sentence
 from ner_core.labels import CONLL2003_LABELS, extend_labels
-from ner_core.plan import INHERITED, config_for, inherited_settings
+from ner_core.config import CHOSEN_ON
+from ner_core.plan import INHERITED, config_for, inherited_settings, plan_fine_tune, sized_for_data
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_SETTINGS = {"case_feature": True, "document_context": True, "context_tokens": 16,
@@ -222,6 +223,33 @@ def test_inherited_max_length_is_checked_against_an_override_too(parent):
         config_for({"base_model": str(parent), "max_length": 512})
 
 
+@pytest.mark.parametrize("sentences, replay_ratio", [(1, 100.0), (100, 10.0), (300, 3.33),
+                                                     (1000, 1.0), (20000, 1.0)])
+def test_the_continue_preset_replays_at_least_a_thousand_sentences(parent, sentences,
+                                                                   replay_ratio):
+    config = config_for({"base_model": str(parent)}, train_sentences=sentences)
+    assert config == preset("continue", base_model=str(parent), replay_ratio=replay_ratio,
+                            **PARENT_SETTINGS)
+
+
+def test_a_given_replay_ratio_wins_over_the_one_for_the_data_size(parent):
+    given = {"base_model": str(parent), "replay_ratio": 0.5}
+    assert config_for(given, train_sentences=100).replay_ratio == 0.5
+
+
+def test_only_the_continue_preset_follows_the_data_size(parent):
+    assert config_for({"base_model": str(parent)}, "short", train_sentences=100) == \
+        config_for({"base_model": str(parent)}, "short")
+    plan = plan_fine_tune({"base_model": str(parent)}, "bundled")
+    assert sized_for_data(plan, {"base_model": str(parent)}, 100) is plan
+
+
+def test_the_data_size_counts_only_the_sentences_kept(parent):
+    given = {"base_model": str(parent), "max_train_sentences": 200}
+    plan = sized_for_data(plan_fine_tune(given), given, 5000)
+    assert plan.config.replay_ratio == 5.0  # 200 kept of 5,000: 1,000 replayed
+
+
 def test_continue_preset_defaults_to_the_bundled_model():
     config = config_for({}, "continue")
     assert config.base_model == "default"
@@ -283,9 +311,12 @@ def test_continued_run_extends_the_labels_without_validation_data(adapted, paren
     facts = metrics["training"]
     assert facts["continued_from"] == {"model": str(parent), "labels": parent_labels(parent),
                                        "inherited": PARENT_SETTINGS}
-    assert facts["replay"] == {"data": str(replay_dir), "ratio": 1.0, "sentences": 16}
+    # 16 corrections: the continue preset asks for 1,000 replayed (62.5 each); the replay data
+    # holds 40, so all are replayed.
+    assert facts["replay"] == {"data": str(replay_dir), "ratio": 62.5, "sentences": 40}
     assert facts["train_sentences"] == 16
-    assert facts["steps"] == 3 * 2  # 32 sentences, batches of 16, 3 epochs
+    assert facts["steps"] == 3 * 4  # 56 sentences, batches of 16, 3 epochs
+    assert facts["preset"] == "continue"
 
 
 def test_continued_run_keeps_the_parent_input_settings(adapted):
@@ -304,9 +335,16 @@ def test_card_names_the_parent_the_new_type_and_the_replay(adapted, parent, repl
     card = (adapted / "README.md").read_text()
     assert f"Continued fine-tuning of the trained model `{parent}`" in card
     assert "rows added for the entity types new to it (PRODUCT)" in card
-    assert f"Replay: 16 sentences drawn from `{replay_dir}` (replay_ratio 1.0)" in card
+    assert f"Replay: 40 sentences drawn from `{replay_dir}` (replay_ratio 62.5)" in card
     assert "## Scores on" not in card
     assert "PER, ORG, LOC, MISC, PRODUCT" in card
+
+
+def test_card_states_the_preset_and_what_it_was_chosen_on(adapted):
+    card = (adapted / "README.md").read_text()
+    assert f"- Settings: the `continue` preset, then any given on top (the table below). " \
+           f"{CHOSEN_ON['continue']}" in card
+    assert "bench/continued.py" in CHOSEN_ON["continue"]
 
 
 def test_card_rebuild_command_rebuilds_the_config(adapted, parent, corrections, replay_dir):

@@ -120,6 +120,30 @@ def test_a_start_resolves_its_base_model_once(trained, tmp_path, monkeypatch):
     assert trainer_saw[0].name == trained and trainer_saw[0].kind == "run"
 
 
+def test_a_start_with_the_continue_preset_sizes_it_to_the_data(trained, tmp_path, conll_dir,
+                                                              monkeypatch):
+    """The app's start gives the trainer the continue preset's settings for the upload's size,
+    as the command line does, and names the preset for the run's card."""
+    trainer_saw = []
+
+    def fake_fine_tune(config, data, output_dir, **kwargs):
+        trainer_saw.append((config, kwargs["preset"]))
+        raise UserError("stopped here: only the planning is under test")
+
+    jobs = FineTuneJobs(fake_fine_tune)
+    monkeypatch.setattr(ft, "JOBS", jobs)
+    monkeypatch.setattr(ft, "_trains_on_gpu", lambda: False)
+    monkeypatch.setenv("NER_DATA_DIR", str(conll_dir))  # what is replayed
+    (tmp_path / "upload").mkdir()
+    train = write_conll(tmp_path / "upload" / "train.txt", make_sentences(40, seed=1))
+    command = next(ft.start_fine_tune("sized", trained, "", "upload", str(train), None,
+                                      replay=True, preset="continue"))
+    jobs.wait(30)
+    config, preset_name = trainer_saw[0]
+    assert (config.replay_ratio, preset_name) == (25.0, "continue")  # 1,000 replayed for 40
+    assert "--replay-ratio 25.0" in command
+
+
 def test_the_estimate_grows_with_what_the_base_computes(trained, tiny_bert, tmp_path):
     data = TrainingData("upload", str(write_conll(tmp_path / "t.txt", make_sentences(10))), None)
     tiny = tr.plan_from_form(trained, "", AUTO, {})
