@@ -165,7 +165,7 @@ def run_train(args) -> None:
     data, data_report = load_labelled(args.data, **data_options(args))
     replay, replay_report = load_labelled(args.replay) if args.replay else (None, None)
     if "train" in data:  # else fine_tune refuses it, naming the splits found
-        plan = sized_for_data(plan, given, len(data["train"]))
+        plan = sized_for_data(plan, given, len(data["train"]), replay=replay is not None)
         config = plan.config
     stop = []
 

@@ -9,6 +9,7 @@ that reproduces the run and ``fine_tune`` itself.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -40,8 +41,7 @@ class FineTunePlan:
 
 
 def plan_fine_tune(given: dict, preset_name: str | None = None, local_paths: bool = True,
-                   base: models.ModelSource | None = None,
-                   train_sentences: int | None = None) -> FineTunePlan:
+                   base: models.ModelSource | None = None) -> FineTunePlan:
     """The plan of a fine-tune from the settings the user ``given`` (a flag passed, a field of the
     form, a parameter of an API call; a setting left out is not given).
 
@@ -49,10 +49,9 @@ def plan_fine_tune(given: dict, preset_name: str | None = None, local_paths: boo
     (``INHERITED``, from its ``train_config.json``), then from the preset. Without a preset (or
     with ``auto``) a trained base model gets the ``continue`` preset and an encoder the
     ``recipe``. The base model is ``given["base_model"]``, else the preset's; ``base`` is that
-    model already resolved (``local_paths`` is ``models.resolve``'s otherwise). With
-    ``train_sentences`` (the new training sentences, known once the data is read) the
-    ``continue`` preset takes the settings for that much data (``config.continue_settings``).
-    ``UserError`` for a model that cannot be resolved or a setting it cannot take.
+    model already resolved (``local_paths`` is ``models.resolve``'s otherwise). ``UserError``
+    for a model that cannot be resolved or a setting it cannot take. Once the data is read,
+    ``sized_for_data`` gives the ``continue`` preset's settings for its size.
 
     >>> plan = plan_fine_tune({"base_model": "minilm", "epochs": 1.0})
     >>> plan.config == TrainConfig(base_model="minilm", epochs=1.0), plan.preset, plan.inherited
@@ -71,36 +70,38 @@ def plan_fine_tune(given: dict, preset_name: str | None = None, local_paths: boo
     inherited = {name: value for name, value in (passed_on or {}).items() if name not in given}
     if inherited:
         logger.info("%s passes on its input settings %s", base_model, inherited)
-    sized = continue_settings(train_sentences) \
-        if preset_name == CONTINUE and train_sentences is not None else {}
-    config = preset(preset_name, **{**sized, **inherited, **given, "base_model": base_model})
+    config = preset(preset_name, **{**inherited, **given, "base_model": base_model})
     models.check_max_length(source, config.max_length)
     models.check_case_feature(source, config.case_feature)
     return FineTunePlan(config, source, preset_name, passed_on)
 
 
-def sized_for_data(plan: FineTunePlan, given: dict, train_sentences: int) -> FineTunePlan:
-    """``plan`` once its data is read: with the ``continue`` preset, its settings for
-    ``train_sentences`` new training sentences (``config.continue_settings``), the base model not
-    resolved again; any other plan as it was. ``given`` is what ``plan`` was built from."""
-    if plan.preset != CONTINUE:
+def sized_for_data(plan: FineTunePlan, given: dict, train_sentences: int,
+                   replay: bool = True) -> FineTunePlan:
+    """``plan`` once its data is read: with the ``continue`` preset and data ``replay``-ed, its
+    settings for ``train_sentences`` new training sentences (``config.continue_settings``) where
+    ``given`` (what ``plan`` was built from) does not set them; any other plan as it was."""
+    if plan.preset != CONTINUE or not replay:
         return plan
     if plan.config.max_train_sentences is not None:
         train_sentences = min(train_sentences, plan.config.max_train_sentences)
-    return plan_fine_tune({**given, "base_model": plan.config.base_model}, plan.preset,
-                          base=plan.base, train_sentences=train_sentences)
+    sized = {name: value for name, value in continue_settings(train_sentences).items()
+             if name not in given}
+    return dataclasses.replace(plan, config=dataclasses.replace(plan.config, **sized))
 
 
 def config_for(given: dict, preset_name: str | None = None, local_paths: bool = True,
                train_sentences: int | None = None) -> TrainConfig:
-    """The ``TrainConfig`` of ``plan_fine_tune``.
+    """The ``TrainConfig`` of ``plan_fine_tune``, sized for ``train_sentences`` when given
+    (``sized_for_data``).
 
     >>> config_for({"base_model": "minilm", "epochs": 1.0}) == TrainConfig(base_model="minilm",
     ...                                                                   epochs=1.0)
     True
     """
-    return plan_fine_tune(given, preset_name, local_paths,
-                          train_sentences=train_sentences).config
+    plan = plan_fine_tune(given, preset_name, local_paths)
+    return plan.config if train_sentences is None else \
+        sized_for_data(plan, given, train_sentences).config
 
 
 def inherited_settings(source: models.ModelSource) -> dict | None:

@@ -121,18 +121,21 @@ def plan_from_form(base: str | None, base_hub_id: str | None, preset_name: str |
                    values: dict, who: access.Visitor | None = None) -> FineTunePlan:
     """The plan of the form's (or an API call's) settings, from the bases ``who`` is offered; its
     checks quote any bad value."""
-    given = {"logging_steps": LOGGING_STEPS, **given_settings(values),
-             "base_model": _base_model(base, base_hub_id, who)}
+    given = {**form_given(values), "base_model": _base_model(base, base_hub_id, who)}
     plan = plan_fine_tune(given, preset_name or AUTO, local_paths=False)
     access.check_epochs(plan.config.epochs)
     return plan
 
 
+def form_given(values: dict) -> dict:
+    """What the form's (or an API call's) ``values`` give a plan, the base model aside."""
+    return {"logging_steps": LOGGING_STEPS, **given_settings(values)}
+
+
 def sized_for(plan: FineTunePlan, values: dict, data: TrainingData) -> FineTunePlan:
     """``plan_from_form``'s plan for the form's ``values``, with the ``continue`` preset's settings
-    for how much training data ``data`` holds."""
-    given = {"logging_steps": LOGGING_STEPS, **given_settings(values)}
-    return sized_for_data(plan, given, data.train_sentences)
+    for how much training data ``data`` holds (with replay: the settings size the replay)."""
+    return sized_for_data(plan, form_given(values), data.train_sentences, data.replay)
 
 
 def form_values(base: str, preset_name: str | None) -> list:

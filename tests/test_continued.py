@@ -244,6 +244,11 @@ def test_only_the_continue_preset_follows_the_data_size(parent):
     assert sized_for_data(plan, {"base_model": str(parent)}, 100) is plan
 
 
+def test_without_replay_there_is_nothing_to_size(parent):
+    plan = plan_fine_tune({"base_model": str(parent)})
+    assert sized_for_data(plan, {"base_model": str(parent)}, 100, replay=False) is plan
+
+
 def test_the_data_size_counts_only_the_sentences_kept(parent):
     given = {"base_model": str(parent), "max_train_sentences": 200}
     plan = sized_for_data(plan_fine_tune(given), given, 5000)

@@ -143,6 +143,13 @@ def test_a_start_with_the_continue_preset_sizes_it_to_the_data(trained, tmp_path
     assert (config.replay_ratio, preset_name) == (25.0, "continue")  # 1,000 replayed for 40
     assert "--replay-ratio 25.0" in command
 
+    # Without replay there is nothing to size: the preset's settings as the form shows them.
+    command = next(ft.start_fine_tune("unsized", trained, "", "upload", str(train), None,
+                                      replay=False, preset="continue"))
+    jobs.wait(30)
+    assert trainer_saw[1][0] == tr.plan_from_form(trained, "", "continue", {}).config
+    assert "--replay-ratio" not in command
+
 
 def test_the_estimate_grows_with_what_the_base_computes(trained, tiny_bert, tmp_path):
     data = TrainingData("upload", str(write_conll(tmp_path / "t.txt", make_sentences(10))), None)
