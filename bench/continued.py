@@ -152,10 +152,9 @@ def novel_case(data_dir: str, pool_size: int) -> tuple[list[Sentence], list[Sent
                       "test": len(test)}}
 
 
-def transcripts_case(data_dir: str, pool_size: int) -> tuple[list[Sentence], list[Sentence],
-                                                             dict]:
+def transcripts_case(pool: list[Sentence], held_out: list[Sentence], kind: dict
+                     ) -> tuple[list[Sentence], list[Sentence], dict]:
     """``novel_case``'s pool and held-out sentences, from the same documents, in transcript form."""
-    pool, held_out, kind = novel_case(data_dir, pool_size)
     forms = {"pool": [transcript(s) for s in pool], "held_out": [transcript(s) for s in held_out]}
     return [s for s in forms["pool"] if s], [s for s in forms["held_out"] if s], {
         **kind, "rule": kind["rule"] + "; lower-cased, tokens without a letter or digit dropped",
@@ -267,14 +266,17 @@ def main(argv=None) -> int:
         if "leagues" in names:
             corrections, held_out, kind = leagues_case(args.data)
             cases["leagues"] = ([corrections], held_out, kind)
-        for name, build in (("novel", novel_case), ("transcripts", transcripts_case)):
-            if name in names:
-                # The pool is never smaller than the default curve's, so the held-out documents
-                # are the same whatever sizes are asked for.
-                pool, held_out, kind = build(args.data, max(sizes[-1], TRANSCRIPT_SIZES[-1]))
-                # The curve is the hard case's; the cased one is a point at its largest size.
-                points = sizes if name == "transcripts" else sizes[-1:]
-                cases[name] = ([pool[:size] for size in points], held_out, kind)
+        if {"novel", "transcripts"} & set(names):
+            # The pool is never smaller than the default curve's, so the held-out documents are
+            # the same whatever sizes are asked for.
+            novel = novel_case(args.data, max(sizes[-1], TRANSCRIPT_SIZES[-1]))
+            # The curve is the hard case's; the cased one is a point at its largest size.
+            if "novel" in names:
+                pool, held_out, kind = novel
+                cases["novel"] = ([pool[:sizes[-1]]], held_out, kind)
+            if "transcripts" in names:
+                pool, held_out, kind = transcripts_case(*novel)
+                cases["transcripts"] = ([pool[:size] for size in sizes], held_out, kind)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common import ROOT, default_data, machine  # first: puts the repository on sys.path
 from continued import (MOST_VALIDATION_LOSS, TRANSCRIPT_SIZES, continued_point,  # noqa: E402
-                       f1_on, transcripts_case)
+                       f1_on, novel_case, transcripts_case)
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from ner_core import Recognizer, load_data, to_dataset_dict  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> None:
             done.add((r["corrections"], r["learning_rate"], r["epochs"], r["replay_ratio"]))
 
     conll = load_data(args.data)
-    pool, held_out_sentences, _ = transcripts_case(args.data, max(*sizes, TRANSCRIPT_SIZES[-1]))
+    pool, held_out_sentences, _ = transcripts_case(*novel_case(args.data, max(*sizes, TRANSCRIPT_SIZES[-1])))
     held_out = to_dataset_dict({"held_out": held_out_sentences})["held_out"]
     default = Recognizer("default")
     before = {"held_out": f1_on(default, held_out), "validation": f1_on(default, conll["validation"])}

@@ -182,8 +182,8 @@ def hub_metadata(name: str, config: TrainConfig, metrics: dict) -> ModelCardData
 def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None = None) -> str:
     """Markdown describing a run: what it is, its scores, how it was trained and how long it took.
 
-    It opens with the Hub's YAML front matter (``hub_metadata``). ``output`` is where the rebuild
-    command saves (``runs/NAME`` unless given).
+    It opens with the Hub's YAML front matter (``hub_metadata``). The rebuild command saves to
+    ``runs/NAME``, or over ``output`` where given (the bundled model rebuilds in place).
     """
     facts = metrics["training"]
     lines = [
@@ -226,7 +226,8 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
                                       half=facts.get("weights") == "float16",
                                       replay=_replayed(facts),
                                       inherited=(facts.get("continued_from") or {}).get("inherited")),
-                  *map(shlex.quote, facts.get("data_flags") or [])]),
+                  *map(shlex.quote, facts.get("data_flags") or []),
+                  *(["--overwrite"] if output else [])]),
         "```",
         "",
         "## Limits",

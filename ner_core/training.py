@@ -308,6 +308,14 @@ def _compute_metrics(labels: list[str]):
     return compute_metrics
 
 
+def _card_name(output_dir: Path) -> tuple[str, str | None]:
+    """The name a run's card calls it by and the directory its rebuild command saves to: the
+    bundled model is ``default`` and rebuilds in place; a run is its directory's name in runs/."""
+    if output_dir.resolve() == models.BUNDLED_DIR.resolve():
+        return models.DEFAULT, str(models.BUNDLED_DIR.relative_to(models.BUNDLED_DIR.parents[1]))
+    return output_dir.name, None
+
+
 def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress,
           half: bool) -> dict:
     """Write the run into a hidden directory, score it from disk, then rename it into place.
@@ -335,7 +343,8 @@ def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progr
             scores["last_evaluation"] = progress.history[-1]["eval"]
         metrics = {**scores, **facts}
         runs.write_json(staging / "metrics.json", metrics)
-        (staging / "README.md").write_text(model_card(output_dir.name, config, metrics))
+        name, rebuilt_in = _card_name(output_dir)
+        (staging / "README.md").write_text(model_card(name, config, metrics, rebuilt_in))
         runs.publish(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

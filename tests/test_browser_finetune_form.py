@@ -2,8 +2,9 @@
 ``/fine_tune`` API trains with those settings when it leaves them out: in headless Chromium and
 through ``gradio_client``, against the session's ``app_server``.
 
-The base here is the bundled ``default`` (MiniLM-L6 with capitals marked, windows of 128
-sub-tokens): a trained model, so its form is the ``continue`` preset with its input settings.
+The base here is the bundled ``default`` (MiniLM-L6 with capitals marked and document context,
+windows of 128 sub-tokens): a trained model, so its form is the ``continue`` preset with the input
+settings its train_config.json passes on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 
 from chromium import choose, opened
 from live_app import CHROMIUM, visitor
-from ner_core import TrainConfig, preset
+from ner_core import TrainConfig, models, preset
+from ner_core.plan import inherited_settings
 
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need it", allow_module_level=True)
@@ -23,12 +25,14 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests 
 DATASET = "form-settings"
 TEXT = "Anna Weber met Omar Haddad in Berlin."
 # What the form shows for `default`: the continue preset, and the input settings default passes on.
-CONTINUED = preset("continue", case_feature=True, max_length=128)
+CONTINUED = preset("continue", **inherited_settings(models.resolve("default")))
 NUMBER_BOXES = {"learning-rate": CONTINUED.learning_rate, "epochs": CONTINUED.epochs,
                 "warmup-ratio": CONTINUED.warmup_ratio, "max-length": CONTINUED.max_length,
                 "train-batch-size": CONTINUED.train_batch_size, "seed": CONTINUED.seed,
                 "weight-decay": CONTINUED.weight_decay, "max-train-sentences": 0}
-YES_NO = {"case-feature": "yes", "document-context": "no", "label-all-tokens": "no"}
+YES_NO = {"case-feature": "yes" if CONTINUED.case_feature else "no",
+          "document-context": "yes" if CONTINUED.document_context else "no",
+          "label-all-tokens": "no"}
 
 
 @pytest.fixture
@@ -99,6 +103,6 @@ def test_the_api_leaves_out_the_hyperparameters_and_trains_with_the_form_setting
         time.sleep(1)
     assert saved.is_file(), app_server.log.read_text()[-3000:]
     # What the page asks for is what the form showed, plus its more frequent loss reports.
-    expected = preset("continue", base_model="default", case_feature=True, max_length=128,
-                      logging_steps=10)
+    expected = preset("continue", base_model="default", logging_steps=10,
+                      **inherited_settings(models.resolve("default")))
     assert TrainConfig.load(saved) == expected

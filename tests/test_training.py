@@ -413,3 +413,28 @@ def test_short_preset_learns_conll2003(tmp_path):
     assert result.metrics["validation"]["n_sentences"] == 500
     f1 = result.metrics["validation"]["overall"]["f1"]
     assert f1 > 0.6, f"validation F1 {f1:.3f} after the short preset"
+
+
+def test_a_rebuild_of_the_bundled_model_is_carded_as_default_and_rebuilds_in_place(
+        tiny_bert, conll_dir, tmp_path, monkeypatch):
+    from ner_core import models
+
+    bundled = tmp_path / "assets" / "model"
+    monkeypatch.setattr(models, "BUNDLED_DIR", bundled)
+    fine_tune(tiny_config(tiny_bert, epochs=1, max_train_sentences=40), load_data(conll_dir),
+              bundled, data_source=str(conll_dir))
+    card = (bundled / "README.md").read_text()
+    assert "\n# default\n" in card and 'Recognizer("default")' in card
+    rebuild = rebuild_command(card)
+    assert f"--data {conll_dir} --output assets/model " in rebuild
+    assert rebuild.endswith(" --overwrite")  # the directory is there: a rebuild replaces it
+    # Any other directory is a run named after it, rebuilt into runs/.
+    fine_tune(tiny_config(tiny_bert, epochs=1, max_train_sentences=40), load_data(conll_dir),
+              tmp_path / "mine", data_source=str(conll_dir))
+    card = (tmp_path / "mine" / "README.md").read_text()
+    assert "\n# mine\n" in card
+    assert " --output runs/mine " in rebuild_command(card) and "--overwrite" not in card
+
+
+def rebuild_command(card: str) -> str:
+    return card.split("## Rebuild\n\n```bash\n", 1)[1].split("\n", 1)[0]
