@@ -64,7 +64,7 @@ def test_the_form_the_api_and_the_cli_build_the_same_config(trained):
     from_cli = plan_fine_tune({f: getattr(args, f) for f in ("base_model", "logging_steps")},
                               args.preset).config
     assert from_form == from_api == from_cli
-    assert (from_api.case_feature, from_api.max_length, from_api.learning_rate) == (True, 64, 5e-5)
+    assert (from_api.case_feature, from_api.max_length, from_api.learning_rate) == (True, 64, 3e-5)
 
 
 def test_a_preset_picked_in_the_form_sets_its_base_and_the_form(trained):
