@@ -51,7 +51,8 @@ def main() -> None:
             done.add((r["corrections"], r["learning_rate"], r["epochs"], r["replay_ratio"]))
 
     conll = load_data(args.data)
-    pool, held_out_sentences, _ = transcripts_case(*novel_case(args.data, max(*sizes, TRANSCRIPT_SIZES[-1])))
+    novel = novel_case(args.data, max(*sizes, TRANSCRIPT_SIZES[-1]))
+    pool, held_out_sentences, _ = transcripts_case(*novel)
     held_out = to_dataset_dict({"held_out": held_out_sentences})["held_out"]
     default = Recognizer("default")
     before = {"held_out": f1_on(default, held_out), "validation": f1_on(default, conll["validation"])}

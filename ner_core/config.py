@@ -200,7 +200,8 @@ CHOSEN_ON = {
                 "lower-cased, no punctuation; held-out F1 0.4993 and validation 0.9358 before): "
                 "learning rate 3e-5, 5 epochs, at least 1,000 sentences replayed gave held-out "
                 "+25.63 / +29.22 F1 points from 100 / 1,000 corrections and validation -0.66 / "
-                "-0.98; 5e-5 gave +25.91 / +29.78 but -1.06 / -1.04, and as many replayed as "
+                "-0.98 (`bench/continued.py`: +25.63 / +26.31 / +29.22 and -0.66 / -0.95 / -0.98 "
+                "at 100 / 300 / 1,000); 5e-5 gave +25.91 / +29.78 but -1.06 / -1.04, and as many replayed as "
                 "corrections -3.10 validation points at 100.",
 }
 

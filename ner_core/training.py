@@ -312,7 +312,7 @@ def _card_name(output_dir: Path) -> tuple[str, str | None]:
     """The name a run's card calls it by and the directory its rebuild command saves to: the
     bundled model is ``default`` and rebuilds in place; a run is its directory's name in runs/."""
     if output_dir.resolve() == models.BUNDLED_DIR.resolve():
-        return models.DEFAULT, str(models.BUNDLED_DIR.relative_to(models.BUNDLED_DIR.parents[1]))
+        return models.DEFAULT, "assets/model"  # from the repository root, as the README runs it
     return output_dir.name, None
 
 

@@ -2,9 +2,9 @@
 ``/fine_tune`` API trains with those settings when it leaves them out: in headless Chromium and
 through ``gradio_client``, against the session's ``app_server``.
 
-The base here is the bundled ``default`` (MiniLM-L6 with capitals marked and document context,
-windows of 128 sub-tokens): a trained model, so its form is the ``continue`` preset with the input
-settings its train_config.json passes on.
+The base here is the bundled ``default`` (MiniLM-L6 with capitals marked, windows of 128
+sub-tokens): a trained model, so its form is the ``continue`` preset with the input settings its
+train_config.json passes on.
 """
 
 from __future__ import annotations

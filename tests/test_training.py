@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 from conftest import make_sentences, write_conll
 
-from ner_core import Recognizer, TrainConfig, evaluate, fine_tune, load_data, preset, runs
+from ner_core import Recognizer, TrainConfig, cli, evaluate, fine_tune, load_data, preset, runs
 from ner_core.features import word_pieces
 from ner_core.labels import CONLL2003_LABELS
 from ner_core.training import TrainProgress
@@ -421,13 +422,19 @@ def test_a_rebuild_of_the_bundled_model_is_carded_as_default_and_rebuilds_in_pla
 
     bundled = tmp_path / "assets" / "model"
     monkeypatch.setattr(models, "BUNDLED_DIR", bundled)
-    fine_tune(tiny_config(tiny_bert, epochs=1, max_train_sentences=40), load_data(conll_dir),
-              bundled, data_source=str(conll_dir))
+    config = tiny_config(tiny_bert, epochs=1, max_train_sentences=40)
+    fine_tune(config, load_data(conll_dir), bundled, data_source=str(conll_dir))
     card = (bundled / "README.md").read_text()
     assert "\n# default\n" in card and 'Recognizer("default")' in card
     rebuild = rebuild_command(card)
     assert f"--data {conll_dir} --output assets/model " in rebuild
     assert rebuild.endswith(" --overwrite")  # the directory is there: a rebuild replaces it
+    # Run from the repository root, as the README does, it rebuilds the model in place.
+    monkeypatch.chdir(tmp_path)
+    (bundled / "stale").write_text("from before the rebuild")
+    assert cli.main(shlex.split(rebuild)[3:]) == 0
+    assert not (bundled / "stale").exists() and (bundled / "model.safetensors").is_file()
+    assert TrainConfig.load(bundled / "train_config.json") == config
     # Any other directory is a run named after it, rebuilt into runs/.
     fine_tune(tiny_config(tiny_bert, epochs=1, max_train_sentences=40), load_data(conll_dir),
               tmp_path / "mine", data_source=str(conll_dir))
