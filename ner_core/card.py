@@ -68,6 +68,15 @@ def _lineage(facts: dict) -> list[str]:
     return lines + [""]
 
 
+def _teachers(facts: dict, config) -> list[str]:
+    """For a distilled run: the teachers it learned from, and how much."""
+    if not facts.get("teachers"):
+        return []
+    return [f"- Distilled: {config.distillation:.0%} of the loss matched the averaged predictions "
+            f"of {', '.join(f'`{t}`' for t in facts['teachers'])}, each reading the training "
+            "sentences as it was trained to; the rest, the gold labels."]
+
+
 def _settings_origin(facts: dict) -> list[str]:
     """The preset the settings started from and the benchmark that preset was chosen on."""
     name = facts.get("preset")
@@ -210,6 +219,7 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         "## Training",
         "",
         *_settings_origin(facts),
+        *_teachers(facts, config),
         f"- Device: {facts['device']}",
         f"- Weights saved as {facts.get('weights', 'float32')}",
         f"- Wall time: {facts['seconds']:.0f} s ({facts['seconds'] / 60:.0f} min) for "
@@ -225,7 +235,8 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
         " ".join([config.command_line(output or f"runs/{name}", facts.get("data") or "DATA",
                                       half=facts.get("weights") == "float16",
                                       replay=_replayed(facts),
-                                      inherited=(facts.get("continued_from") or {}).get("inherited")),
+                                      inherited=(facts.get("continued_from") or {}).get("inherited"),
+                                      teachers=facts.get("teachers")),
                   *map(shlex.quote, facts.get("data_flags") or []),
                   *(["--overwrite"] if output else [])]),
         "```",

@@ -65,6 +65,10 @@ def _train_parser(commands) -> None:
     parser.add_argument("--replay", help="with a trained --base-model: data of the kind it was "
                         "trained on (any format, found from its ending and content), mixed in at "
                         "--replay-ratio")
+    parser.add_argument("--teacher", action="append", dest="teachers", default=[],
+                        help="a trained model whose predictions to learn from (repeat it for "
+                        "several: their predictions are averaged), with --distillation its share "
+                        "of the loss")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run at --output")
     parser.add_argument("--half", action="store_true",
                         help="save the weights in float16: half the size, loaded as float32")
@@ -144,6 +148,7 @@ def _quiet_libraries() -> None:
 def run_train(args) -> None:
     from tqdm import tqdm
 
+    from . import distill
     from .data import load_labelled
     from .plan import plan_fine_tune, sized_for_data
     from .training import device_description, fine_tune
@@ -154,6 +159,7 @@ def run_train(args) -> None:
              if getattr(args, f.name) is not None}  # a flag left out is not given
     plan = plan_fine_tune(given, args.preset)
     config = plan.config
+    distill.check(args.teachers, config.distillation, config.label_smoothing)
     from . import models, runs
 
     output = Path(args.output)
@@ -203,7 +209,8 @@ def run_train(args) -> None:
                            half=args.half, data_source=args.data or os.environ.get("NER_DATA_DIR"),
                            replay=replay, replay_source=args.replay, base=plan.base,
                            data_report=data_report, replay_report=replay_report,
-                           data_flags=data_flags(args), preset=plan.preset)
+                           data_flags=data_flags(args), preset=plan.preset,
+                           teachers=args.teachers)
     finally:
         for bar in bars:
             bar.close()

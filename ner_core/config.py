@@ -67,6 +67,10 @@ class TrainConfig:
         "steps between loss reports")
     label_all_tokens: bool = _hp(False,
         "label every sub-token of a word, not only the first")
+    label_smoothing: float = _hp(0.0,
+        "share of each target spread evenly over all the labels (0: none)")
+    distillation: float = _hp(0.0,
+        "with teacher models: share of the loss that matches their averaged predictions")
     document_context: bool = _hp(False,
         "read neighbouring sentences of the document as context")
     context_tokens: int = _hp(64,
@@ -85,6 +89,8 @@ class TrainConfig:
         _in_range("weight_decay", self.weight_decay, 0, 1)
         _in_range("warmup_ratio", self.warmup_ratio, 0, 1, high_open=True)
         _in_range("replay_ratio", self.replay_ratio, 0, 100)
+        _in_range("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        _in_range("distillation", self.distillation, 0, 1)
         for name in ("train_batch_size", "eval_batch_size"):
             _integer_in_range(name, getattr(self, name), 1, 1024)
         _integer_in_range("seed", self.seed, 0, 2**32 - 1)
@@ -104,7 +110,7 @@ class TrainConfig:
                 raise UserError(f"{name} must be true or false, found {getattr(self, name)!r}")
 
     def command_line(self, output: str, data: str, half: bool = False, replay: str | None = None,
-                     inherited: dict | None = None) -> str:
+                     inherited: dict | None = None, teachers: list[str] | None = None) -> str:
         """The ``python -m ner_core train`` line that runs this config (flags for non-defaults).
 
         >>> TrainConfig(base_model="minilm", epochs=1.0).command_line("runs/x", "data/")
@@ -122,7 +128,10 @@ class TrainConfig:
         ...     "runs/b", "new/", replay="old/", inherited={"max_length": 128})
         'python -m ner_core train --base-model runs/a --data new/ --output runs/b --epochs 1.0 --replay old/'
         """
-        extra = (["--replay", replay] if replay else []) + (["--half"] if half else [])
+        extra = (["--replay", replay] if replay else [])
+        for teacher in teachers or []:
+            extra += ["--teacher", teacher]
+        extra += ["--half"] if half else []
         if inherited is None:
             for name in PRESETS:
                 if PRESETS[name] and name != CONTINUE and self == preset(name):

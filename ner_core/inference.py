@@ -134,12 +134,39 @@ class Recognizer:
                 scores[s][w] = probability[position]
         return tags, scores
 
-    @torch.inference_mode()
+    def word_probabilities(self, sentences: list[list[str]],
+                           doc_ids: list[int] | None = None) -> list[list[list[float] | None]]:
+        """Each word's probability of every label (in ``labels`` order), read as ``tag`` reads it:
+        in the model's own windows and context; ``None`` for a word no window owns. What a teacher
+        hands the model distilled from it (``distill.py``)."""
+        doc_ids = list(range(len(sentences))) if doc_ids is None else doc_ids
+        windows = windows_for_sentences(self.tokenizer, sentences, doc_ids, self.max_length,
+                                        self.document_context, self.context_tokens,
+                                        case_feature=self.case_feature)
+        order = sorted(self.id2label)
+        words: list[list[list[float] | None]] = [[None] * len(s) for s in sentences]
+        for batch, probabilities in self._probabilities(windows):
+            for row, i in enumerate(batch):
+                for s, w, position in windows[i].owned:
+                    words[s][w] = probabilities[row, position, order].tolist()
+        return words
+
     def _predict(self, windows: list[Window]) -> tuple[list[list[int]], list[list[float]]]:
-        """Label ids and their probabilities per token of each window, in length-sorted batches."""
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
+        """Label ids and their probabilities per token of each window."""
         predicted: list = [None] * len(windows)
         probabilities: list = [None] * len(windows)
+        for batch, batch_probabilities in self._probabilities(windows):
+            best, label_ids = batch_probabilities.max(-1)
+            for row, i in enumerate(batch):
+                predicted[i] = label_ids[row].tolist()
+                probabilities[i] = best[row].tolist()
+        return predicted, probabilities
+
+    @torch.inference_mode()
+    def _probabilities(self, windows: list[Window]):
+        """Length-sorted batches of the windows: each batch's window indices and its probabilities
+        (float32, batch x width x labels)."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
         pad = self.tokenizer.pad_token_id or 0
         for b in range(0, len(order), self.batch_size):
             batch = order[b:b + self.batch_size]
@@ -156,9 +183,4 @@ class Recognizer:
                 if self.case_feature:
                     inputs["token_type_ids"][row, :len(ids)] = torch.tensor(windows[i].token_type_ids)
             logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
-            best, label_ids = logits.float().softmax(-1).max(-1)
-            for row, i in enumerate(batch):
-                predicted[i] = label_ids[row].tolist()
-                probabilities[i] = best[row].tolist()
-        return predicted, probabilities
-
+            yield batch, logits.float().softmax(-1).cpu()

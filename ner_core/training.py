@@ -26,7 +26,7 @@ from transformers import (
     set_seed,
 )
 
-from . import continued, hardware, models, runs
+from . import continued, distill, hardware, models, runs
 from .card import model_card
 from .config import TrainConfig
 from .errors import UserError
@@ -134,7 +134,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
               replay: DatasetDict | None = None, replay_source: str | None = None,
               base: models.ModelSource | None = None, data_report: Report | dict | None = None,
               replay_report: Report | dict | None = None,
-              data_flags: list[str] | None = None, preset: str | None = None) -> TrainResult:
+              data_flags: list[str] | None = None, preset: str | None = None,
+              teachers: list[str] | None = None) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``data["train"]`` and save the run to ``output_dir``.
 
     ``half`` saves the weights in float16 (half the size; loaded as float32 and scored as saved).
@@ -152,7 +153,11 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
     what that preset was chosen on.
     ``data_report`` and ``replay_report`` (``load_labelled``'s) say what reading each source
     counted and changed; the run keeps them in its facts and its card states them.
+    ``teachers`` name trained models whose averaged predictions the run learns from, with
+    ``config.distillation`` its share of the loss (``distill.py``).
     """
+    teachers = list(teachers or [])
+    distill.check(teachers, config.distillation, config.label_smoothing)
     output_dir = Path(output_dir)
     if output_dir.exists() and not overwrite:
         raise UserError(f"{output_dir} already exists; choose another output or allow overwriting")
@@ -185,20 +190,31 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
         trained_on = continued.with_replay(train_split, replay_train, config.replay_ratio,
                                            config.seed)
     train_windows = _windows(tokenizer, trained_on, config, labels, config.label_all_tokens)
+    train_dataset = _as_dataset(train_windows)
     eval_split = data["validation"] if "validation" in data else None
     eval_windows = _windows(tokenizer, eval_split, config, labels, False) if eval_split else None
+    collator = DataCollatorForTokenClassification(tokenizer)
+    trainer_class, distilling = Trainer, {}
+    if teachers:
+        targets = distill.teacher_targets(teachers, trained_on, labels)
+        train_dataset = train_dataset.add_column(
+            distill.TARGETS, distill.window_targets(train_windows, targets, len(labels)))
+        collator = distill.TargetCollator(collator, len(labels))
+        trainer_class, distilling = distill.DistillingTrainer, {"distillation": config.distillation}
 
     progress = ProgressCallback(on_event, should_stop)
-    trainer = Trainer(
+    trainer = trainer_class(
         model=model,
-        args=_training_arguments(config, train_windows, evaluate_during=eval_split is not None),
-        data_collator=DataCollatorForTokenClassification(tokenizer),
-        train_dataset=_as_dataset(train_windows),
+        args=_training_arguments(config, train_windows, evaluate_during=eval_split is not None,
+                                 keep_columns=bool(teachers)),
+        data_collator=collator,
+        train_dataset=train_dataset,
         eval_dataset=_as_dataset(eval_windows) if eval_windows else None,
         processing_class=tokenizer,
         compute_metrics=_compute_metrics(labels),
         preprocess_logits_for_metrics=lambda logits, _: logits.argmax(-1),
         callbacks=[progress],
+        **distilling,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to on_event, not to stdout
     started = time.perf_counter()
@@ -215,6 +231,8 @@ def fine_tune(config: TrainConfig, data: DatasetDict, output_dir: str | Path,
         facts["preset"] = preset
     if parent is not None:
         facts["continued_from"] = parent
+    if teachers:
+        facts["teachers"] = teachers
     if replay is not None:
         facts["replay"] = {"data": replay_source, "ratio": config.replay_ratio,
                            "sentences": len(trained_on) - len(train_split)}
@@ -249,7 +267,8 @@ def _as_dataset(windows: list[Window]) -> Dataset:
     return Dataset.from_dict(columns)
 
 
-def _training_arguments(config: TrainConfig, train_windows: list[Window], evaluate_during: bool):
+def _training_arguments(config: TrainConfig, train_windows: list[Window], evaluate_during: bool,
+                        keep_columns: bool = False):
     cuda = torch.cuda.is_available()
     return TrainingArguments(
         # Checkpoints are off; the Trainer still wants a directory of its own.
@@ -262,6 +281,7 @@ def _training_arguments(config: TrainConfig, train_windows: list[Window], evalua
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps
         lr_scheduler_type=config.lr_scheduler,
+        label_smoothing_factor=config.label_smoothing,
         # Fused AdamW updates all parameters in a few kernels, not a loop over tensors: on a GPU
         # fewer launches; on the CPU, measured with MiniLM, a step of it took a tenth as long.
         optim="adamw_torch_fused",
@@ -282,6 +302,8 @@ def _training_arguments(config: TrainConfig, train_windows: list[Window], evalua
         dataloader_num_workers=0,
         # Page-locked batches copy to the GPU without blocking; on the CPU there is nothing to copy.
         dataloader_pin_memory=cuda,
+        # The teachers' targets are no argument of the model's forward: the Trainer would drop them.
+        remove_unused_columns=not keep_columns,
     )
 
 

@@ -313,6 +313,20 @@ def test_precision_reaches_the_trainer_and_the_model_card(tiny_bert, conll_dir, 
     assert TrainConfig.load(tmp_path / "run" / "train_config.json").precision == precision
 
 
+def test_label_smoothing_reaches_the_loss_and_is_kept_with_the_run(tiny_bert, conll_dir, tmp_path):
+    # Smoothed targets keep the loss of a model that has learned the data from falling towards 0:
+    # a share of every target sits on the labels that are wrong.
+    data = load_data(conll_dir)
+    losses = {}
+    for smoothing in (0.0, 0.3):
+        config = tiny_config(tiny_bert, label_smoothing=smoothing, eval_strategy="no")
+        result = fine_tune(config, data, tmp_path / f"run-{smoothing}")
+        losses[smoothing] = result.metrics["training"]["train_loss"]
+    assert losses[0.3] > losses[0.0] + 0.1, losses
+    assert TrainConfig.load(tmp_path / "run-0.3" / "train_config.json").label_smoothing == 0.3
+    assert "--label-smoothing 0.3" in (tmp_path / "run-0.3" / "README.md").read_text()
+
+
 def test_case_feature_needs_token_type_embeddings(tiny_distilbert, conll_dir, tmp_path):
     config = tiny_config(tiny_distilbert, epochs=1, case_feature=True)
     with pytest.raises(ValueError, match="case_feature needs a model with token type embeddings"):
@@ -346,6 +360,8 @@ def test_case_feature_needs_token_type_embeddings(tiny_distilbert, conll_dir, tm
     ("weight_decay", -0.1),
     ("seed", -1),
     ("context_tokens", -1),
+    ("label_smoothing", 1.0),
+    ("label_smoothing", -0.1),
     ("base_model", ""),
     ("base_model", None),
 ])
@@ -358,6 +374,7 @@ def test_bad_hyperparameters_are_refused_quoting_the_value(field, value):
     ("learning_rate", 1), ("learning_rate", 1e-6), ("epochs", 100), ("epochs", 0.5),
     ("train_batch_size", 1), ("train_batch_size", 1024), ("max_length", 8), ("max_train_sentences", 1),
     ("warmup_ratio", 0.0), ("lr_scheduler", "cosine"), ("eval_strategy", "no"),
+    ("label_smoothing", 0.0), ("label_smoothing", 0.5),
 ])
 def test_edge_hyperparameters_are_accepted(field, value):
     assert getattr(TrainConfig(**{field: value}), field) == value
