@@ -1,0 +1,130 @@
+"""Rebuild the bundled model and measure its levers: each a full run of the ``bundled`` preset with
+one setting changed, then the bundled model distilled from them, then the table of what each gave.
+
+    python bench/default_model.py [--data DIR] [--runs DIR] [--output DIR] [--levers NAME ...]
+                                  [--retrain] [-- FLAG ...]
+
+Every run is ``python -m ner_core train --preset bundled`` with its lever's flags (and any FLAGs
+after ``--``, given to every run, for a trial on small data). Lever runs go to ``--runs``
+(default ``runs/default-levers``); one already complete there is kept unless ``--retrain``. The
+bundled model (the ``distilled`` lever: every other lever's run as a teacher) is written to
+``--output`` (default ``assets/model``). Each run's own ``metrics.json`` gives its row of
+``bench/results/default-ablation.json``; nothing there is typed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, default_data, machine  # first: puts the repository on sys.path
+
+from ner_core import runs
+
+# lever: (what it is, its flags). "distilled" takes every other lever's run as a teacher.
+LEVERS = {
+    "case-feature": ("capitals marked (the bundled preset as it is)", []),
+    "seed-1": ("the same, seed 1: the spread between seeds", ["--seed", "1"]),
+    "document-context": ("... and document context, 64 sub-tokens each side",
+                         ["--document-context"]),
+    "label-all-tokens": ("... and every sub-token labelled", ["--label-all-tokens"]),
+    "distilled": ("... distilled from the other runs' averaged predictions (half the loss)",
+                  ["--distillation", "0.5"]),
+}
+STUDENT = "distilled"
+RESULTS = ROOT / "bench" / "results" / "default-ablation.json"
+
+
+def shown(path) -> str:
+    """A path as the runs' cards give it: from the repository root (where the runs are trained)
+    when it lies below the folder of the checkout, as ``../shared/data/conll2003`` does, so that
+    their rebuild lines work from any clone; else in full."""
+    path = Path(path).resolve()
+    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT.parent) else str(path)
+
+
+def command(lever: str, data: str, output: Path, teachers: list[Path], extra: list[str]) -> list[str]:
+    flags = list(LEVERS[lever][1])
+    for teacher in teachers:
+        flags += ["--teacher", shown(teacher)]
+    return [sys.executable, "-m", "ner_core", "train", "--preset", "bundled", "--data", shown(data),
+            "--output", shown(output), "--half", "--overwrite", *flags, *extra]
+
+
+def row(lever: str, run: Path, argv: list[str]) -> dict:
+    """A lever's figures, all from its run's metrics.json."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    facts = metrics["training"]
+    by_epoch = [round(h["eval"]["f1"], 4) for h in metrics["history"] if "eval" in h]
+    return {
+        "lever": lever, "what": LEVERS[lever][0],
+        "command": shlex.join(["python", *argv[1:]]),
+        "validation_f1": round(metrics["validation"]["overall"]["f1"], 4),
+        "test_f1": round(metrics["test"]["overall"]["f1"], 4),
+        "validation_f1_by_epoch": by_epoch,
+        "per_entity_test_f1": {kind: round(s["f1"], 4)
+                               for kind, s in metrics["test"]["per_entity"].items()},
+        "evaluation_seconds_float32": {split: metrics[split]["seconds"]
+                                       for split in ("validation", "test")},
+        "train_seconds": facts["seconds"], "train_steps": facts["steps"],
+        "device": facts["device"], "teachers": facts.get("teachers", []),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=default_data())
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "default-levers")
+    parser.add_argument("--output", type=Path, default=ROOT / "assets" / "model")
+    parser.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
+    parser.add_argument("--retrain", action="store_true", help="retrain lever runs already there")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args, extra = parser.parse_known_args()
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    elif extra:
+        parser.error(f"unknown arguments {' '.join(extra)}; flags for every run go after --")
+    rows, teachers = [], []
+    started = time.perf_counter()
+    for lever in [name for name in LEVERS if name in args.levers]:  # the student last
+        student = lever == STUDENT
+        output = args.output if student else args.runs / lever
+        if not student and runs.is_complete(output) and not args.retrain:
+            print(f"{lever}: kept {output}", file=sys.stderr)
+            argv = command(lever, args.data, output, [], extra)
+        else:
+            argv = command(lever, args.data, output, teachers if student else [], extra)
+            print(f"{lever}: {shlex.join(argv[1:])}", file=sys.stderr, flush=True)
+            subprocess.run(argv, check=True, cwd=ROOT)
+        if not student:
+            teachers.append(output)
+        rows.append(row(lever, output, argv))
+        print(f"{lever}: validation F1 {rows[-1]['validation_f1']:.4f}, test F1 "
+              f"{rows[-1]['test_f1']:.4f}", flush=True)
+    base = next((r for r in rows if r["lever"] == "case-feature"), None)
+    print(f"\n{'lever':<18} {'validation':>10} {'test':>8} {'eval s':>7}")
+    for r in rows:
+        gain = (f"  {100 * (r['validation_f1'] - base['validation_f1']):+.2f} / "
+                f"{100 * (r['test_f1'] - base['test_f1']):+.2f}") if base and r is not base else ""
+        print(f"{r['lever']:<18} {r['validation_f1']:>10.4f} {r['test_f1']:>8.4f} "
+              f"{r['evaluation_seconds_float32']['validation']:>7.1f}{gain}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(
+        {"what": "levers of the bundled model: each a full run of the bundled preset (MiniLM-L6, "
+                 "6 epochs, lr 1e-4, batch 32, capitals marked) with one setting changed; F1 "
+                 "scored in float32 after training (seqeval, conlleval mode)",
+         "command": shlex.join(["python", "bench/default_model.py", *sys.argv[1:]]),
+         "machine": machine(), "seconds": round(time.perf_counter() - started),
+         "runs": rows}, indent=2) + "\n")
+    print(f"\nwrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
