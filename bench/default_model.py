@@ -77,6 +77,34 @@ def row(lever: str, run: Path, argv: list[str]) -> dict:
     }
 
 
+def ensemble_row(teachers: list[Path], data: str) -> dict:
+    """What the student learns from, scored as a model: the teachers' averaged probabilities,
+    each word tagged with the most probable label (float32, as the runs are scored)."""
+    from ner_core import load_data
+    from ner_core.distill import teacher_targets
+    from ner_core.metrics import score
+
+    splits, scores = load_data(Path(ROOT, data)), {}
+    for split in ("validation", "test"):
+        labels = splits[split].features["ner_tags"].feature.names
+        started = time.perf_counter()
+        targets = teacher_targets([str(t) for t in teachers], splits[split], labels, "float32")
+        predicted = [["O" if p is None else labels[max(range(len(p)), key=p.__getitem__)]
+                      for p in sentence] for sentence in targets]
+        gold = [[labels[i] for i in tags] for tags in splits[split]["ner_tags"]]
+        scores[split] = (score(gold, predicted), round(time.perf_counter() - started, 2))
+    return {
+        "lever": "teachers", "what": "the teachers' averaged predictions (not one model: "
+                                     f"{len(teachers)} read every sentence)",
+        "validation_f1": round(scores["validation"][0]["overall"]["f1"], 4),
+        "test_f1": round(scores["test"][0]["overall"]["f1"], 4),
+        "per_entity_test_f1": {kind: round(s["f1"], 4)
+                               for kind, s in scores["test"][0]["per_entity"].items()},
+        "evaluation_seconds_float32": {split: scores[split][1] for split in scores},
+        "teachers": [shown(t) for t in teachers],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=default_data())
@@ -95,6 +123,10 @@ def main() -> int:
     for lever in [name for name in LEVERS if name in args.levers]:  # the student last
         student = lever == STUDENT
         output = args.output if student else args.runs / lever
+        if student and teachers:
+            rows.append(ensemble_row(teachers, shown(args.data)))
+            print(f"teachers: validation F1 {rows[-1]['validation_f1']:.4f}, test F1 "
+                  f"{rows[-1]['test_f1']:.4f}", flush=True)
         if not student and runs.is_complete(output) and not args.retrain:
             print(f"{lever}: kept {output}", file=sys.stderr)
             argv = command(lever, args.data, output, [], extra)

@@ -38,14 +38,15 @@ def check(teachers: list[str], distillation: float, label_smoothing: float) -> N
                         "targets; expected one of them")
 
 
-def teacher_targets(teachers: list[str], split: Dataset,
-                    labels: list[str]) -> list[list[list[float] | None]]:
+def teacher_targets(teachers: list[str], split: Dataset, labels: list[str],
+                    precision: str = "auto") -> list[list[list[float] | None]]:
     """The teachers' averaged probabilities of ``labels`` (in that order) for every word of
-    ``split``; ``None`` for a word that some teacher does not read (it has no sub-tokens)."""
+    ``split``; ``None`` for a word that some teacher does not read (it has no sub-tokens).
+    ``precision`` is how the teachers compute (``Recognizer``'s)."""
     sentences, doc_ids = list(split["tokens"]), list(split["doc_id"])
     averaged: list[list[list[float] | None]] | None = None
     for name in teachers:
-        teacher = Recognizer(name, batch_size=64)
+        teacher = Recognizer(name, batch_size=64, precision=precision)
         if sorted(teacher.labels) != sorted(labels):
             raise UserError(f"teacher {name} predicts the labels {', '.join(teacher.labels)}; "
                             f"expected the data's labels {', '.join(labels)}")

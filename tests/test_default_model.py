@@ -23,9 +23,13 @@ def test_the_rebuild_script_trains_the_levers_then_the_student_from_them(tiny_be
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     table = json.loads(results.read_text())
-    assert [r["lever"] for r in table["runs"]] == ["case-feature", "distilled"]  # the student last
-    assert table["runs"][-1]["teachers"] == [str(levers / "case-feature")]
-    for r, run in zip(table["runs"], [levers / "case-feature", output]):
+    assert [r["lever"] for r in table["runs"]] == ["case-feature", "teachers", "distilled"]
+    teacher, ensemble, student = table["runs"]
+    assert student["teachers"] == ensemble["teachers"] == [str(levers / "case-feature")]
+    # One teacher's averaged predictions are its own: scored as the run itself was.
+    assert (ensemble["validation_f1"], ensemble["test_f1"]) == (teacher["validation_f1"],
+                                                               teacher["test_f1"])
+    for r, run in zip([teacher, student], [levers / "case-feature", output]):
         metrics = json.loads((run / "metrics.json").read_text())
         assert r["test_f1"] == round(metrics["test"]["overall"]["f1"], 4)
         assert r["validation_f1"] == round(metrics["validation"]["overall"]["f1"], 4)
