@@ -18,14 +18,13 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from common import ROOT, default_data, machine  # first: puts the repository on sys.path
 
-from ner_core import runs
+from ner_core import cli, runs
 
 # lever: (what it is, its flags). "distilled" takes every other lever's run as a teacher.
 LEVERS = {
@@ -53,7 +52,7 @@ def command(lever: str, data: str, output: Path, teachers: list[Path], extra: li
     flags = list(LEVERS[lever][1])
     for teacher in teachers:
         flags += ["--teacher", shown(teacher)]
-    return [sys.executable, "-m", "ner_core", "train", "--preset", "bundled", "--data", shown(data),
+    return ["python", "-m", "ner_core", "train", "--preset", "bundled", "--data", shown(data),
             "--output", shown(output), "--half", "--overwrite", *flags, *extra]
 
 
@@ -64,7 +63,7 @@ def row(lever: str, run: Path, argv: list[str]) -> dict:
     by_epoch = [round(h["eval"]["f1"], 4) for h in metrics["history"] if "eval" in h]
     return {
         "lever": lever, "what": LEVERS[lever][0],
-        "command": shlex.join(["python", *argv[1:]]),
+        "command": shlex.join(argv),
         "validation_f1": round(metrics["validation"]["overall"]["f1"], 4),
         "test_f1": round(metrics["test"]["overall"]["f1"], 4),
         "validation_f1_by_epoch": by_epoch,
@@ -118,6 +117,10 @@ def main() -> int:
         extra = extra[1:]
     elif extra:
         parser.error(f"unknown arguments {' '.join(extra)}; flags for every run go after --")
+    args.runs, args.output, args.results = (p.resolve() for p in (args.runs, args.output, args.results))
+    if Path(args.data).exists():  # else a Hub dataset's name
+        args.data = str(Path(args.data).resolve())
+    os.chdir(ROOT)  # the runs' paths are given from the repository root, as their cards give them
     rows, teachers = [], []
     started = time.perf_counter()
     for lever in [name for name in LEVERS if name in args.levers]:  # the student last
@@ -132,8 +135,9 @@ def main() -> int:
             argv = command(lever, args.data, output, [], extra)
         else:
             argv = command(lever, args.data, output, teachers if student else [], extra)
-            print(f"{lever}: {shlex.join(argv[1:])}", file=sys.stderr, flush=True)
-            subprocess.run(argv, check=True, cwd=ROOT)
+            print(f"{lever}: {shlex.join(argv)}", file=sys.stderr, flush=True)
+            if cli.main(argv[3:]) != 0:  # in this process: the line is what the CLI runs
+                return 1
         if not student:
             teachers.append(output)
         rows.append(row(lever, output, argv))
