@@ -31,10 +31,18 @@ def test_bundled_model_holds_what_it_promises():
         ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"])
 
 
-def test_bundled_model_was_trained_by_the_bundled_preset():
-    assert TrainConfig.load(BUNDLED / "train_config.json") == preset("bundled")
+def test_bundled_model_was_trained_by_its_rebuild_script():
+    # bench/default_model.py: the bundled preset, every sub-token labelled, half the loss from
+    # the averaged predictions of its three lever runs.
+    assert TrainConfig.load(BUNDLED / "train_config.json") == preset(
+        "bundled", label_all_tokens=True, distillation=0.5)
     card = (BUNDLED / "README.md").read_text()
-    assert "python -m ner_core train --preset bundled" in card
+    rebuild = card.split("## Rebuild")[1].split("```bash\n")[1].split("\n```")[0]
+    assert rebuild.startswith("python -m ner_core train --base-model minilm ")
+    assert [t for t in rebuild.split() if t.startswith("runs/")] == [
+        "runs/default-levers/case-feature", "runs/default-levers/document-context",
+        "runs/default-levers/label-all-tokens"]
+    assert "--output assets/model" in rebuild and "--distillation 0.5" in rebuild
     for limit in ("English news", "lowercases", "PER, ORG, LOC, MISC"):
         assert limit in card
 
