@@ -146,6 +146,7 @@ class Recognizer:
         order = sorted(self.id2label)
         words: list[list[list[float] | None]] = [[None] * len(s) for s in sentences]
         for batch, probabilities in self._probabilities(windows):
+            probabilities = probabilities.cpu()  # once per batch, not a copy per word
             for row, i in enumerate(batch):
                 for s, w, position in windows[i].owned:
                     words[s][w] = probabilities[row, position, order].tolist()
@@ -165,7 +166,7 @@ class Recognizer:
     @torch.inference_mode()
     def _probabilities(self, windows: list[Window]):
         """Length-sorted batches of the windows: each batch's window indices and its probabilities
-        (float32, batch x width x labels)."""
+        (float32, batch x width x labels, on the model's device)."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids), reverse=True)
         pad = self.tokenizer.pad_token_id or 0
         for b in range(0, len(order), self.batch_size):
@@ -183,4 +184,4 @@ class Recognizer:
                 if self.case_feature:
                     inputs["token_type_ids"][row, :len(ids)] = torch.tensor(windows[i].token_type_ids)
             logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
-            yield batch, logits.float().softmax(-1).cpu()
+            yield batch, logits.float().softmax(-1)

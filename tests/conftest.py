@@ -123,13 +123,19 @@ def tiny_model(request, tiny_bert, tiny_distilbert) -> Path:
     return tiny_bert if request.param == "bert" else tiny_distilbert
 
 
+def write_splits(directory: Path, change=lambda sentences: sentences) -> Path:
+    """train.txt / valid.txt / test.txt of invented sentences; ``change`` rewrites the training
+    sentences (the held-out ones stay true)."""
+    write_conll(directory / "train.txt", change(make_sentences(120, seed=1)), docs=6)
+    write_conll(directory / "valid.txt", make_sentences(30, seed=2), docs=3)
+    write_conll(directory / "test.txt", make_sentences(30, seed=3), docs=3)
+    return directory
+
+
 @pytest.fixture
 def conll_dir(tmp_path) -> Path:
     """train.txt / valid.txt / test.txt of invented sentences."""
-    write_conll(tmp_path / "train.txt", make_sentences(120, seed=1), docs=6)
-    write_conll(tmp_path / "valid.txt", make_sentences(30, seed=2), docs=3)
-    write_conll(tmp_path / "test.txt", make_sentences(30, seed=3), docs=3)
-    return tmp_path
+    return write_splits(tmp_path)
 
 
 @pytest.fixture(autouse=True)

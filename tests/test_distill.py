@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_sentences, write_conll
+from conftest import make_sentences, write_conll, write_splits
 
 from ner_core import Recognizer, TrainConfig, cli, evaluate, fine_tune, load_data
 from ner_core.distill import teacher_targets
@@ -24,15 +24,8 @@ def swapped(sentences):
 
 @pytest.fixture(scope="module")
 def data_dirs(tmp_path_factory):
-    true = tmp_path_factory.mktemp("true")
-    write_conll(true / "train.txt", make_sentences(120, seed=1), docs=6)
-    write_conll(true / "valid.txt", make_sentences(30, seed=2), docs=3)
-    write_conll(true / "test.txt", make_sentences(30, seed=3), docs=3)
-    wrong = tmp_path_factory.mktemp("swapped")
-    write_conll(wrong / "train.txt", swapped(make_sentences(120, seed=1)), docs=6)
-    write_conll(wrong / "valid.txt", make_sentences(30, seed=2), docs=3)
-    write_conll(wrong / "test.txt", make_sentences(30, seed=3), docs=3)
-    return true, wrong
+    return (write_splits(tmp_path_factory.mktemp("true")),
+            write_splits(tmp_path_factory.mktemp("swapped"), swapped))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import make_sentences, write_conll
+from conftest import write_splits
 
 from ner_core import Recognizer, TrainConfig, cli, evaluate, fine_tune, load_data, preset, runs
 from ner_core.features import word_pieces
@@ -27,11 +27,7 @@ def tiny_config(model: Path, **overrides) -> TrainConfig:
 @pytest.fixture(scope="module")
 def module_data(tmp_path_factory):
     """The data of ``conll_dir``, written once for the module's shared runs."""
-    directory = tmp_path_factory.mktemp("conll")
-    write_conll(directory / "train.txt", make_sentences(120, seed=1), docs=6)
-    write_conll(directory / "valid.txt", make_sentences(30, seed=2), docs=3)
-    write_conll(directory / "test.txt", make_sentences(30, seed=3), docs=3)
-    return load_data(directory)
+    return load_data(write_splits(tmp_path_factory.mktemp("conll")))
 
 
 @pytest.fixture(scope="module", params=["bert", "distilbert"])
