@@ -24,6 +24,10 @@ def evaluate_parser(commands, precision_argument) -> None:
     evaluate.add_argument("--mode", choices=["default", "strict"], default="default",
                           help="default: conlleval-compatible; strict: IOB2 entities must start "
                                "with B-")
+    evaluate.add_argument("--decoding", choices=["iob2", "per-word"], default="iob2",
+                          help="how tags are read from the probabilities: iob2 (default), the "
+                               "most probable sequence IOB2 allows; per-word, each word's most "
+                               "probable tag")
     evaluate.add_argument("--output", help="also write the scores to this JSON file")
     precision_argument(evaluate)
 
@@ -38,13 +42,13 @@ def run_evaluate(args) -> None:
 
     data, data_report = load_labelled(args.data, **data_options(args))
     split, dataset = pick_split(data, args.split)
-    recognizer = Recognizer(args.model, precision=args.precision)
+    recognizer = Recognizer(args.model, precision=args.precision, decoding=args.decoding)
     result = evaluate(recognizer, dataset, mode=args.mode)
-    result.update(model=args.model, precision=recognizer.precision,
+    result.update(model=args.model, precision=recognizer.precision, decoding=args.decoding,
                   data=str(args.data or os.environ.get("NER_DATA_DIR") or "conll2003"),
                   split=split, data_report=data_report.as_dict())
     print_report(data_report)
-    print(f"{args.model} computes in {recognizer.precision_said}")
+    print(f"{args.model} computes in {recognizer.precision_said}; tags decoded {args.decoding}")
     four = "{:.4f}".format
     print(per_entity_frame(result["per_entity"]).to_string(float_format=four))
     overall = result["overall"]

@@ -2,8 +2,9 @@
 
 A text is cut into paragraphs, sentences and words (``text.py``); each sentence is read in a window
 with the context the model was trained with (``features.py``), so a model trained with document
-context reads the rest of the paragraph. Every word is predicted once, on its first sub-token, and
-entities are whole words: an entity never splits a word, and its text is ``text[start:end]``.
+context reads the rest of the paragraph. Every word is predicted once, on its first sub-token; a
+sentence's tags are the most probable sequence IOB2 allows; entities are whole words: an entity
+never splits a word, and its text is ``text[start:end]``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from .config import INFERENCE_PRECISIONS as PRECISIONS
 from .config import TrainConfig
 from .errors import UserError
 from .features import Window, windows_for_sentences
-from .labels import spans
+from .labels import decode, entity_type, is_valid_tag, spans, transitions
 from .quantize import quantize_int8
 from .text import segment
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 200_000
+DECODINGS = ("iob2", "per-word")
 # A model saved without train_config.json is read as the defaults would have trained it.
 _TRAINED_AS = TrainConfig()
 
@@ -38,7 +40,8 @@ class Recognizer:
 
     def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 32,
                  max_text_chars: int = MAX_TEXT_CHARS, device: str | None = None,
-                 local_paths: bool = True, precision: str = hardware.AUTO):
+                 local_paths: bool = True, precision: str = hardware.AUTO,
+                 decoding: str = "iob2"):
         """``local_paths=False`` refuses directory names (see ``models.resolve``).
 
         ``precision`` is how the model computes: ``auto`` (bfloat16 where the device computes
@@ -47,7 +50,12 @@ class Recognizer:
         emulated); ``int8`` (dynamic quantization, CPU only). The faster ones give scores a
         little different from float32 (``bench/inference.py`` measures how much).
         ``precision`` afterwards is the one chosen, and ``precision_said`` the choice in words.
+        ``decoding`` is how a sentence's tags are read from its words' probabilities: ``iob2``
+        (the most probable sequence IOB2 allows) or ``per-word`` (each word's most probable tag,
+        as models are scored during training).
         """
+        if decoding not in DECODINGS:
+            raise UserError(f"decoding must be one of {', '.join(DECODINGS)}, found {decoding!r}")
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, found {precision!r}")
         int8 = precision == "int8"
@@ -74,13 +82,22 @@ class Recognizer:
         self.batch_size = batch_size
         self.max_text_chars = max_text_chars
         self.id2label = {int(i): label for i, label in self.model.config.id2label.items()}
+        # per-word: every label may follow every other
+        self.transitions = (transitions(self.labels) if decoding == "iob2" else
+                            [[True] * len(self.labels) for _ in range(len(self.labels) + 1)])
+        # A word's score: its probability of the entity type it is given (B- or I-), or of O.
+        kinds = [entity_type(label) if is_valid_tag(label) else label for label in self.labels]
+        self._same_type = [[i for i, other in enumerate(kinds) if other == kind] for kind in kinds]
 
     @property
     def labels(self) -> list[str]:
         return [self.id2label[i] for i in sorted(self.id2label)]
 
     def recognize(self, text: str, threshold: float = 0.0) -> list[dict]:
-        """Entities of ``text``: ``{"start", "end", "label", "score", "text"}``, sorted by start."""
+        """Entities of ``text``: ``{"start", "end", "label", "score", "text"}``, sorted by start.
+
+        ``score`` is the mean over the entity's words of each word's probability of its type
+        (``B-`` and ``I-`` together): how sure the model is that the words are such an entity."""
         return self.recognize_batch([text], threshold)[0]
 
     def recognize_batch(self, texts: list[str], threshold: float = 0.0) -> list[list[dict]]:
@@ -121,17 +138,22 @@ class Recognizer:
         return [[tag or "O" for tag in tags] for tags in self._tag(sentences, doc_ids)[0]]
 
     def _tag(self, sentences: list[list[str]], doc_ids: list[int]):
-        """Tags and their probabilities per word; ``None`` for a word no window owns."""
-        windows = windows_for_sentences(self.tokenizer, sentences, doc_ids, self.max_length,
-                                        self.document_context, self.context_tokens,
-                                        case_feature=self.case_feature)
-        predicted, probabilities = self._predict(windows)
+        """Tags and their probabilities per word; ``None`` for a word no window owns.
+
+        A sentence's tags are its most probable sequence that IOB2 allows (``I-TYPE`` only after
+        ``B-TYPE`` or ``I-TYPE``), from every word's probabilities (``labels.decode``). On
+        CoNLL-2003 that gave +0.39 validation and +0.55 test F1 points over each word's most
+        probable tag alone, for the model bundled before it (float32).
+        """
+        probabilities = self.word_probabilities(sentences, doc_ids)
         tags: list[list[str | None]] = [[None] * len(words) for words in sentences]
         scores = [[0.0] * len(words) for words in sentences]
-        for window, labels, probability in zip(windows, predicted, probabilities):
-            for s, w, position in window.owned:
-                tags[s][w] = self.id2label[labels[position]]
-                scores[s][w] = probability[position]
+        labels = self.labels
+        for s, words in enumerate(probabilities):
+            kept = [w for w, p in enumerate(words) if p is not None]
+            for w, label in zip(kept, decode([words[w] for w in kept], self.transitions)):
+                tags[s][w] = labels[label]
+                scores[s][w] = sum(words[w][i] for i in self._same_type[label])
         return tags, scores
 
     def word_probabilities(self, sentences: list[list[str]],
@@ -146,22 +168,12 @@ class Recognizer:
         order = sorted(self.id2label)
         words: list[list[list[float] | None]] = [[None] * len(s) for s in sentences]
         for batch, probabilities in self._probabilities(windows):
-            probabilities = probabilities.cpu()  # once per batch, not a copy per word
+            probabilities = probabilities[..., order].cpu()  # once per batch, not a copy per word
             for row, i in enumerate(batch):
+                rows = probabilities[row].tolist()
                 for s, w, position in windows[i].owned:
-                    words[s][w] = probabilities[row, position, order].tolist()
+                    words[s][w] = rows[position]
         return words
-
-    def _predict(self, windows: list[Window]) -> tuple[list[list[int]], list[list[float]]]:
-        """Label ids and their probabilities per token of each window."""
-        predicted: list = [None] * len(windows)
-        probabilities: list = [None] * len(windows)
-        for batch, batch_probabilities in self._probabilities(windows):
-            best, label_ids = batch_probabilities.max(-1)
-            for row, i in enumerate(batch):
-                predicted[i] = label_ids[row].tolist()
-                probabilities[i] = best[row].tolist()
-        return predicted, probabilities
 
     @torch.inference_mode()
     def _probabilities(self, windows: list[Window]):

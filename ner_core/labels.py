@@ -5,6 +5,7 @@ Tags are plain strings (``O``, ``B-PER``, ``I-PER``); sentences are ``list[str]`
 
 from __future__ import annotations
 
+import math
 import re
 
 from seqeval.metrics.sequence_labeling import get_entities
@@ -15,6 +16,7 @@ from .errors import UserError
 # ours agree on ids.
 CONLL2003_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
+_TINY = 1e-12  # log(0) is no score: a probability rounded to nothing counts as this
 _TAG = re.compile(r"^(?:O|[BI]-\S+)$")
 
 
@@ -272,3 +274,78 @@ def iob2_labels(names: list[str]) -> list[str]:
     types = dict.fromkeys(name[2:] for name in names if name != "O")
     wanted = ["O"] + [f"{prefix}-{kind}" for kind in types for prefix in ("B", "I")]
     return kept + [name for name in wanted if name not in kept]
+
+
+def transitions(labels: list[str]) -> list[list[bool]]:
+    """``allowed[previous][label]``: IOB2 lets ``I-TYPE`` follow only ``B-TYPE`` or ``I-TYPE``;
+    a label outside IOB2 follows and precedes anything. The row at ``len(labels)`` is the
+    sentence's start, where no ``I-`` may stand.
+
+    >>> allowed = transitions(["O", "B-X", "I-X"])
+    >>> ["".join("OBI"[j] if ok else "." for j, ok in enumerate(row)) for row in allowed]
+    ['OB.', 'OBI', 'OBI', 'OB.']
+    >>> all(all(row) for row in transitions(["O", "S-X", "E-X"]))  # BIOES: not constrained here
+    True
+    """
+    inside = [label[2:] if label.startswith("I-") and is_valid_tag(label) else None
+              for label in labels]
+    rows = [[kind is None or (previous[2:] == kind and is_valid_tag(previous))
+             for kind in inside] for previous in labels]
+    return rows + [[kind is None for kind in inside]]
+
+
+def decode(probabilities: list[list[float]], allowed: list[list[bool]]) -> list[int]:
+    """Label ids for one sentence from each word's probability of every label: the most probable
+    sequence ``allowed`` permits. That is each word's most probable label wherever those already
+    make an allowed sequence (nearly always), else ``best_sequence`` of their logarithms.
+
+    >>> decode([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], transitions(["O", "B-X", "I-X"]))
+    [1, 2]
+    """
+    best = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
+    previous = len(allowed) - 1  # the sentence's start
+    for label in best:
+        if not allowed[previous][label]:
+            return best_sequence([[math.log(max(p, _TINY)) for p in word] for word in probabilities],
+                                 allowed)
+        previous = label
+    return best
+
+
+def best_sequence(scores: list[list[float]], allowed: list[list[bool]]) -> list[int]:
+    """The label ids of highest total score that ``allowed`` (from ``transitions``) permits, for
+    one sentence of per-word log-probabilities (Viterbi). Where argmax already gives an allowed
+    sequence, that sequence comes back.
+
+    >>> allowed = transitions(["O", "B-X", "I-X"])
+    >>> import math; log = lambda row: [math.log(p) for p in row]
+    >>> best_sequence([log([0.6, 0.3, 0.1]), log([0.2, 0.2, 0.6])], allowed)  # O I-X is not IOB2
+    [1, 2]
+    >>> best_sequence([log([0.9, 0.05, 0.05]), log([0.3, 0.1, 0.6])], allowed)
+    [0, 0]
+    >>> best_sequence([], allowed)
+    []
+    """
+    if not scores:
+        return []
+    start = allowed[-1]
+    total = [s if start[j] else float("-inf") for j, s in enumerate(scores[0])]
+    back: list[list[int]] = []
+    n = len(total)
+    for word in scores[1:]:
+        pointers, next_total = [], []
+        for j in range(n):
+            best_i, best = -1, float("-inf")
+            for i in range(n):
+                if allowed[i][j] and total[i] > best:
+                    best_i, best = i, total[i]
+            pointers.append(best_i)
+            next_total.append(best + word[j])
+        back.append(pointers)
+        total = next_total
+    label = max(range(n), key=total.__getitem__)
+    path = [label]
+    for pointers in reversed(back):
+        label = pointers[label]
+        path.append(label)
+    return path[::-1]

@@ -136,13 +136,27 @@ def test_evaluate_writes_scores_and_prints_a_table(tiny_model, data_dir, tmp_pat
     assert out.splitlines()[0].startswith(f"{data_dir.name} (conll (IOB2)): 62 records, 62 "
                                           "examples, ")
     picked, said = hardware.pick_precision("auto", "cpu")  # auto, the default
-    assert out.splitlines()[1] == f"{tiny_model} computes in {said}"
+    assert out.splitlines()[1] == f"{tiny_model} computes in {said}; tags decoded iob2"
+    assert result["decoding"] == "iob2"
     assert result["precision"] == picked
     assert out.splitlines()[2].split() == ["precision", "recall", "f1", "support"]
     for entity, scores in result["per_entity"].items():
         assert any(line.split()[:1] == [entity] and line.split()[-1] == str(scores["support"])
                    for line in out.splitlines())
     assert f"overall ({split or 'validation'}, {n_sentences} sentences, {mode} mode)" in out
+
+
+def test_evaluate_reads_tags_word_by_word_when_asked(tiny_bert, data_dir, tmp_path, capsys):
+    # The untrained tiny model's tags break IOB2 (an I- after O): the two readings differ.
+    scores = {}
+    for decoding in ("iob2", "per-word"):
+        output = tmp_path / f"{decoding}.json"
+        assert cli.main(["evaluate", "--model", str(tiny_bert), "--data", str(data_dir), "--output",
+                         str(output), "--mode", "strict", "--decoding", decoding]) == 0
+        assert f"tags decoded {decoding}" in capsys.readouterr().out
+        scores[decoding] = json.loads(output.read_text())
+        assert scores[decoding]["decoding"] == decoding
+    assert scores["iob2"]["overall"] != scores["per-word"]["overall"]
 
 
 def test_evaluate_one_file_as_the_split_asked_for(tiny_bert, data_dir, capsys):

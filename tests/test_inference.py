@@ -11,6 +11,7 @@ import random
 import pytest
 
 from ner_core import Recognizer
+from ner_core.errors import UserError
 from ner_core.text import segment, split_words
 from ner_core.quantize import Int8Linear
 
@@ -98,25 +99,28 @@ def assert_well_formed(text: str, entities: list[dict]) -> None:
 
 @pytest.fixture(scope="module")
 def biased_model(tmp_path_factory, tiny_bert, tiny_distilbert):
-    """``biased_model(family, label)``: a tiny model whose classifier bias makes ``label`` win."""
+    """``biased_model(family, label, runner_up=None)``: a tiny model whose classifier bias makes
+    ``label`` win (and ``runner_up`` come second, far above the rest)."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     made = {}
 
-    def make(family: str, label: str):
-        if (family, label) not in made:
+    def make(family: str, label: str, runner_up: str | None = None):
+        if (family, label, runner_up) not in made:
             source = tiny_bert if family == "bert" else tiny_distilbert
             model = AutoModelForTokenClassification.from_pretrained(source)
             with torch.no_grad():
                 model.classifier.weight.zero_()
                 model.classifier.bias.fill_(-20.0)
                 model.classifier.bias[model.config.label2id[label]] = 20.0
+                if runner_up is not None:
+                    model.classifier.bias[model.config.label2id[runner_up]] = 10.0
             directory = tmp_path_factory.mktemp(f"biased-{family}-{label}")
             model.save_pretrained(directory)
             AutoTokenizer.from_pretrained(source).save_pretrained(directory)
-            made[family, label] = directory
-        return made[family, label]
+            made[family, label, runner_up] = directory
+        return made[family, label, runner_up]
 
     return make
 
@@ -139,8 +143,9 @@ def every_word_per(family, biased_model) -> Recognizer:
 
 @pytest.fixture(scope="module")
 def every_word_inside(family, biased_model) -> Recognizer:
-    """Tags every word I-PER: every sentence is one entity (conlleval reading)."""
-    return Recognizer(str(biased_model(family, "I-PER")))
+    """Scores every word I-PER first and B-PER second: the most probable IOB2 sequence of every
+    sentence is one entity, B-PER then I-PER (a one-word sentence is B-PER)."""
+    return Recognizer(str(biased_model(family, "I-PER", "B-PER")))
 
 
 @pytest.mark.parametrize("text", AWKWARD_TEXTS.values(), ids=AWKWARD_TEXTS.keys())
@@ -177,6 +182,17 @@ def test_every_sentence_is_one_entity(every_word_inside, text):
             if read:
                 expected.append((read[0][0], read[-1][1]))
     assert [(e["start"], e["end"]) for e in entities] == expected
+
+
+def test_tags_are_the_most_probable_iob2_sequence(every_word_inside):
+    # I-PER wins every word, but no entity may begin with I-: the first word is B-PER.
+    assert every_word_inside.tag([["anna", "weber", "visited"], ["lima"]]) == [
+        ["B-PER", "I-PER", "I-PER"], ["B-PER"]]
+    # Read word by word, the same model says I-PER everywhere.
+    per_word = Recognizer(every_word_inside.source.location, decoding="per-word")
+    assert per_word.tag([["anna", "weber"], ["lima"]]) == [["I-PER", "I-PER"], ["I-PER"]]
+    with pytest.raises(UserError, match="decoding must be one of iob2, per-word, found 'viterbi'"):
+        Recognizer(every_word_inside.source.location, decoding="viterbi")
 
 
 def test_long_text_every_word_is_predicted(every_word_per, long_entities):

@@ -32,14 +32,14 @@ def context_run(runs_dir, biased_model) -> str:
 def windows_read(monkeypatch) -> list[set[str]]:
     """The words of every window the recognizer reads, as it reads them."""
     read: list[set[str]] = []
-    predict = Recognizer._predict
+    predict = Recognizer._probabilities
 
     def reading(self, windows):
         for window in windows:
             read.append(set(self.tokenizer.convert_ids_to_tokens(window.input_ids)))
         return predict(self, windows)
 
-    monkeypatch.setattr(Recognizer, "_predict", reading)
+    monkeypatch.setattr(Recognizer, "_probabilities", reading)
     return read
 
 
