@@ -84,6 +84,10 @@ def row(lever: str, run: Path, argv: list[str]) -> dict:
         "train_seconds": facts["seconds"], "train_steps": facts["steps"],
         "device": facts["device"], "teachers": facts.get("teachers", []),
         "decoding": DECODING, "machine": machine(),
+        "words_read_from": "every sub-token" if json.loads(
+            (run / "train_config.json").read_text()).get("label_all_tokens") else
+        "the first sub-token",
+        **({"rescored": metrics["rescored"]} if "rescored" in metrics else {}),
     }
 
 
@@ -163,6 +167,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "assets" / "model")
     parser.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
     parser.add_argument("--retrain", action="store_true", help="retrain lever runs already there")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the lever runs kept again as models are read now")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args, extra = parser.parse_known_args()
     if extra[:1] == ["--"]:
@@ -185,6 +191,12 @@ def main() -> int:
         if runs.is_complete(output) and not args.retrain and not student:
             print(f"{lever}: kept {output}", file=sys.stderr)
             argv = command(lever, args.data, output, [], extra)
+            if args.rescore:
+                from ner_core import load_data
+                from ner_core.training import rescore
+
+                rescore(output, load_data(args.data))
+                print(f"{lever}: scored again", file=sys.stderr)
         else:
             argv = command(lever, args.data, output, teachers if student else [], extra)
             print(f"{lever}: {shlex.join(argv)}", file=sys.stderr, flush=True)

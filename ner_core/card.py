@@ -210,6 +210,9 @@ def model_card(name: str, config: TrainConfig, metrics: dict, output: str | None
     if facts["stopped_early"]:
         lines += [f"Training was stopped at step {facts['steps']} of {facts['total_steps']}; these "
                   "are the weights at that step, not scored after training.", ""]
+    if metrics.get("rescored"):
+        lines += [f"Scored again on {metrics['rescored']} as `ner_core` reads models now; the "
+                  "scores after each epoch are the training's own.", ""]
     for split in ("validation", "test"):
         if split in metrics:
             lines += [f"## Scores on {split} ({metrics[split]['n_sentences']:,} sentences, "

@@ -25,6 +25,8 @@ class Window:
     labels: list[int] | None = None
     # with the case feature: 1 on every sub-token of a word with a capital letter, else 0
     token_type_ids: list[int] | None = None
+    # how many sub-tokens each owned word has in the window, in the order of ``owned``
+    widths: list[int] = field(default_factory=list)
 
 
 def word_pieces(tokenizer, sentences: list[list[str]]) -> list[list[list[int]]]:
@@ -167,11 +169,12 @@ def _context(flat, a: int, b: int, budget: int, context_tokens: int) -> tuple[in
 def _window(flat, left, a, b, right, first, last, labels, label_all_tokens, b_to_i) -> Window:
     input_ids = list(first)
     window_labels = [IGNORE] * len(first) if labels is not None else None
-    owned = []
+    owned, widths = [], []
     for i in range(left, right):
         s, w, p, _ = flat[i]
         if a <= i < b:
             owned.append((s, w, len(input_ids)))
+            widths.append(len(p))
         input_ids.extend(p)
         if window_labels is not None:
             if a <= i < b:
@@ -183,7 +186,7 @@ def _window(flat, left, a, b, right, first, last, labels, label_all_tokens, b_to
     input_ids.extend(last)
     if window_labels is not None:
         window_labels.extend([IGNORE] * len(last))
-    return Window(input_ids, owned, window_labels)
+    return Window(input_ids, owned, window_labels, widths=widths)
 
 
 def _types(flat, left: int, right: int, first: list[int], last: list[int]) -> list[int]:

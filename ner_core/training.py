@@ -6,6 +6,7 @@ several processes. A run is written into a hidden directory and renamed into pla
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -336,6 +337,29 @@ def _card_name(output_dir: Path) -> tuple[str, str | None]:
     if output_dir.resolve() == models.BUNDLED_DIR.resolve():
         return models.DEFAULT, "assets/model"  # from the repository root, as the README runs it
     return output_dir.name, None
+
+
+def rescore(run: str | Path, data: DatasetDict) -> dict:
+    """Score a saved run again as ``Recognizer`` reads text now (float32, on each split it was
+    scored on that ``data`` has) and rewrite its metrics.json and card: for a run saved before a
+    change in how models are read. What training reported is kept; ``rescored`` gives the date.
+    Each file is replaced whole, so a failure leaves the run as it was."""
+    run = Path(run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    config = TrainConfig.load(run / "train_config.json")
+    recognizer = Recognizer(str(run), batch_size=config.eval_batch_size, precision="float32")
+    for split in ("validation", "test"):
+        if split in metrics and split in data:
+            metrics[split] = evaluate(recognizer, data[split])
+    metrics["rescored"] = time.strftime("%Y-%m-%d")
+    name, rebuilt_in = _card_name(run)
+    for path, text in ((run / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False)
+                        + "\n"),
+                       (run / "README.md", model_card(name, config, metrics, rebuilt_in))):
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(text)
+        os.replace(partial, path)
+    return metrics
 
 
 def _save(trainer, tokenizer, config, data, output_dir: Path, facts: dict, progress,

@@ -148,7 +148,7 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def biased_model(tmp_path_factory, tiny_bert) -> Path:
-    """A tiny BERT whose answers are known: every word I-ORG, so each sentence is one ORG entity."""
+    """A tiny BERT whose answers are known: every word I-ORG first, so each sentence is one ORG entity."""
     from live_app import TINY_LABEL, label_winning_copy
 
     return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("biased") / "model", TINY_LABEL)
@@ -197,7 +197,7 @@ def stale_staging(tmp_path_factory) -> Path:
 def app_server(stale_staging, tiny_bert):
     """``python app.py`` as one person runs it on their own machine: the ``Served`` of live_app.
 
-    It serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one ORG
+    It serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first: each sentence is one ORG
     entity scored 1.0), keeps datasets in a directory of its own, has ``SERVER_TOKEN`` as
     ``HF_TOKEN`` in its environment, and found ``stale_staging`` in its runs directory.
     """

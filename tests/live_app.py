@@ -32,7 +32,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic"]
 STARTUP_SECONDS = 90
-# Every word of a sentence is tagged I-ORG, so each sentence is one ORG entity, scored 1.0.
+# Every word of a sentence scores I-ORG first and B-ORG second, so each sentence decodes as one
+# ORG entity, scored 1.0.
 TINY_LABEL = "I-ORG"
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
@@ -49,7 +50,9 @@ def make_run(runs_dir: Path, name: str, model_dir: Path, max_length: int = 64) -
 
 
 def label_winning_copy(model_dir: Path, target: Path, label: str) -> Path:
-    """A copy of ``model_dir`` whose classifier makes ``label`` win every word.
+    """A copy of ``model_dir`` whose classifier makes ``label`` win every word; for an ``I-``
+    label its ``B-`` comes second, far above the rest, so each sentence decodes as one entity
+    (``B-`` then ``I-``), a one-word sentence too.
 
     Zero weights and a large bias: an untrained model whose answers are known exactly.
     """
@@ -62,6 +65,8 @@ def label_winning_copy(model_dir: Path, target: Path, label: str) -> Path:
         model.classifier.weight.zero_()
         model.classifier.bias.fill_(-20.0)
         model.classifier.bias[model.config.label2id[label]] = 20.0
+        if label.startswith("I-"):
+            model.classifier.bias[model.config.label2id["B-" + label[2:]]] = 10.0
     model.save_pretrained(target)
     return target
 

@@ -2,7 +2,7 @@
 highlight's tokens, accept, skip, undo, queue a file least sure first, export, fine-tune; and its
 named API against the session's ``app_server``.
 
-The model is ``biased``: every word tagged I-ORG, so each sentence of a text is one ORG entity
+The model is ``biased``: every word scored I-ORG first, so each sentence of a text is one ORG entity
 scored 1.0, and the offsets of every entity are known.
 """
 

@@ -1,6 +1,6 @@
 """The app's named API through ``gradio_client``, against the session's ``app_server``.
 
-The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+The server serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first: each sentence is one
 ORG entity scored 1.0), so answers are known exactly.
 """
 

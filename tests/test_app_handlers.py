@@ -1,6 +1,6 @@
 """The app's handlers on tiny models, without a server: what each tab shows for good and bad input.
 
-Two saved runs serve as models: ``biased`` (every word tagged I-ORG, so each sentence is one ORG
+Two saved runs serve as models: ``biased`` (every word scored I-ORG first, so each sentence is one ORG
 entity scored 1.0: exact answers) and ``untrained`` (the tiny BERT as it is: varied labels and
 scores, for the score filter).
 """

@@ -54,7 +54,7 @@ def every_word_model(tmp_path_factory, tiny_bert) -> Path:
 
 @pytest.fixture(scope="module")
 def sentence_model(tmp_path_factory, tiny_bert) -> Path:
-    """A tiny BERT that tags every word I-ORG: each sentence is one ORG entity."""
+    """A tiny BERT that scores every word I-ORG first: each sentence is one ORG entity."""
     return label_winning_copy(tiny_bert, tmp_path_factory.mktemp("sentence") / "model", "I-ORG")
 
 

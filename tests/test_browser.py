@@ -1,6 +1,6 @@
 """The app end to end in headless Chromium, against the session's ``app_server``.
 
-The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+The server serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first: each sentence is one
 ORG entity). The server runs one fine-tune at a time: a test that starts one sees it end before
 it ends itself. A failing test leaves a screenshot in test-artifacts/.
 """

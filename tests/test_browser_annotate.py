@@ -1,6 +1,6 @@
 """The Annotate tab end to end in headless Chromium, against the session's ``app_server``.
 
-The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one
+The server serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first: each sentence is one
 ORG entity), and keeps its datasets in a directory of its own. Corrections are made as a person
 makes them: a click on a span and a typed type, the span's × button, a double-click on a word.
 A failing test leaves a screenshot in test-artifacts/.

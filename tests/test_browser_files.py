@@ -1,7 +1,7 @@
 """The Files tab end to end, in headless Chromium and through its named API, against the
 session's ``app_server``.
 
-The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG): each line of the
+The server serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first): each line of the
 uploaded file is one ORG entity from its first character to its last, so offsets are known.
 A failing test leaves a screenshot in test-artifacts/.
 """

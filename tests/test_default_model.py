@@ -22,9 +22,10 @@ def test_the_rebuild_script_trains_the_levers_then_installs_the_bundled_run(tiny
                "evaluation_seconds_float32": {"validation": 1.0, "test": 1.0}}
     results.write_text(json.dumps({"machine": {"cpu": "earlier"}, "runs": [earlier]}))
 
-    def rebuild(*chosen: str) -> subprocess.CompletedProcess:
+    def rebuild(*chosen: str, rescore: bool = False) -> subprocess.CompletedProcess:
         argv = [sys.executable, "bench/default_model.py", "--data", str(conll_dir), "--runs",
                 str(levers), "--output", str(output), "--results", str(results),
+                *(["--rescore"] if rescore else []),
                 "--levers", *chosen, "--", "--base-model", str(tiny_bert), *TINY]
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -50,9 +51,16 @@ def test_the_rebuild_script_trains_the_levers_then_installs_the_bundled_run(tiny
     assert f"{'distilled':<22}" in done.stdout and f"wrote {results}" in done.stdout
     assert not output.exists()  # the bundled lever was not run
 
-    # Again with the bundled lever: the run already there is kept, the new one installed.
-    again = rebuild("case-feature", "context-and-subtokens")
+    # Again with the bundled lever: the run already there is kept and scored again, the new one
+    # installed.
+    trained = json.loads((levers / "case-feature" / "metrics.json").read_text())
+    again = rebuild("case-feature", "context-and-subtokens", rescore=True)
     assert f"case-feature: kept {levers / 'case-feature'}" in again.stderr
+    assert "case-feature: scored again" in again.stderr
+    rescored = json.loads((levers / "case-feature" / "metrics.json").read_text())
+    assert "rescored" not in trained and "rescored" in rescored
+    assert f"Scored again on {rescored['rescored']}" in (levers / "case-feature" / "README.md").read_text()
+    assert (rescored["training"], rescored["history"]) == (trained["training"], trained["history"])
     bundled = levers / "context-and-subtokens"
     assert json.loads((output / "metrics.json").read_text()) == json.loads(
         (bundled / "metrics.json").read_text())
@@ -66,3 +74,7 @@ def test_the_rebuild_script_trains_the_levers_then_installs_the_bundled_run(tiny
     assert [r["lever"] for r in table["runs"]] == ["case-feature", "document-context",
                                                    "context-and-subtokens", "teachers", "distilled"]
     assert table["runs"][3:] == [ensemble, student] and table["bundled"] == "context-and-subtokens"
+    assert table["runs"][0]["rescored"] == rescored["rescored"]
+    assert table["runs"][0]["test_f1"] == round(rescored["test"]["overall"]["f1"], 4)
+    assert table["runs"][2]["words_read_from"] == "every sub-token"
+    assert table["runs"][0]["words_read_from"] == "the first sub-token"

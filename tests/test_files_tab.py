@@ -1,6 +1,6 @@
 """The Files tab's handlers on a tiny model, without a server: whole files in, JSONL and CSV out.
 
-The model is ``biased``: every word tagged I-ORG, so each sentence of a text is one ORG entity
+The model is ``biased``: every word scored I-ORG first, so each sentence of a text is one ORG entity
 scored 1.0, and the offsets of every entity are known.
 """
 

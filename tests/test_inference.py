@@ -326,3 +326,30 @@ def test_int8_mode_is_refused_off_the_cpu(tiny_bert):
 def test_unknown_precision_is_refused(tiny_bert):
     with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16, int8, found 'fp8'"):
         Recognizer(str(tiny_bert), precision="fp8")
+
+
+def test_a_model_trained_on_every_subtoken_reads_every_subtoken(tiny_bert, tmp_path):
+    from live_app import make_run
+
+    from ner_core import TrainConfig
+    from ner_core.features import windows_for_sentences
+    from ner_core.inference import pooled
+
+    run = make_run(tmp_path, "all", tiny_bert)
+    config = TrainConfig.load(run / "train_config.json")
+    config.label_all_tokens = True
+    (run / "train_config.json").write_text(config.to_json())
+    first, every = Recognizer(str(tiny_bert)), Recognizer(str(run))
+    assert (first.every_subtoken, every.every_subtoken) == (False, True)
+    words = ["anna", "weberstrasse", "visited", "berlin"]
+    widths = [len(first.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in words]
+    assert widths[0] == 1 and widths[1] > 1  # one word of one sub-token, one of several
+    [as_first], [as_every] = first.word_probabilities([words]), every.word_probabilities([words])
+    for word, width, a, b in zip(words, widths, as_first, as_every):
+        assert a == pytest.approx(b) if width == 1 else a != pytest.approx(b), word
+        assert sum(b) == pytest.approx(1.0)
+    # What the several sub-tokens of a word said, pooled: each type's mass is their mean.
+    window = windows_for_sentences(first.tokenizer, [words], [0], 64, False, 0)
+    [(_, probabilities)] = list(first._probabilities(window))
+    rows = probabilities[0].tolist()[2:2 + widths[1]]  # [CLS] anna, then the long word
+    assert as_every[1] == pytest.approx(pooled(rows, every._pairs))

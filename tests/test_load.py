@@ -1,7 +1,7 @@
 """Many requests at once against the session's ``app_server``: right answers for every visitor, one
 fine-tune at a time, no memory growth. Correctness only: ``bench/load.py`` reports the timings.
 
-The server serves the run ``tiny`` (a tiny BERT that tags every word I-ORG: each sentence is one ORG
+The server serves the run ``tiny`` (a tiny BERT that scores every word I-ORG first: each sentence is one ORG
 entity), so every answer is known exactly.
 """
 
