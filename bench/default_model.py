@@ -104,14 +104,9 @@ def ensemble_row(teachers: list[Path], data: str) -> dict:
         labels = splits[split].features["ner_tags"].feature.names
         allowed = transitions(labels)
         started = time.perf_counter()
-        predicted = []
-        for sentence in teacher_targets([str(t) for t in teachers], splits[split], labels,
-                                        "float32"):
-            kept = [w for w, p in enumerate(sentence) if p is not None]
-            tags = ["O"] * len(sentence)
-            for w, label in zip(kept, decode([sentence[w] for w in kept], allowed)):
-                tags[w] = labels[label]
-            predicted.append(tags)
+        predicted = [["O" if label is None else labels[label] for label in decode(sentence, allowed)]
+                     for sentence in teacher_targets([str(t) for t in teachers], splits[split],
+                                                     labels, "float32")]
         gold = [[labels[i] for i in tags] for tags in splits[split]["ner_tags"]]
         scores[split] = (score(gold, predicted), round(time.perf_counter() - started, 2))
     return {
@@ -179,7 +174,7 @@ def main() -> int:
     if Path(args.data).exists():  # else a Hub dataset's name
         args.data = str(Path(args.data).resolve())
     os.chdir(ROOT)  # the runs' paths are given from the repository root, as their cards give them
-    rows, teachers = earlier_rows(args.results), []
+    rows, teachers, data = earlier_rows(args.results), [], None
     started = time.perf_counter()
     for lever in [name for name in LEVERS if name in args.levers]:  # the student last
         student = lever == STUDENT
@@ -195,7 +190,9 @@ def main() -> int:
                 from ner_core import load_data
                 from ner_core.training import rescore
 
-                rescore(output, load_data(args.data))
+                if data is None:  # read once for every run scored again
+                    data = load_data(args.data)
+                rescore(output, data)
                 print(f"{lever}: scored again", file=sys.stderr)
         else:
             argv = command(lever, args.data, output, teachers if student else [], extra)

@@ -3,8 +3,9 @@
 A text is cut into paragraphs, sentences and words (``text.py``); each sentence is read in a window
 with the context the model was trained with (``features.py``), so a model trained with document
 context reads the rest of the paragraph. Every word is predicted once, on its first sub-token (on
-all of them, for a model trained with every sub-token labelled); a sentence's tags are the most probable sequence IOB2 allows; entities are whole words: an entity
-never splits a word, and its text is ``text[start:end]``.
+all of them, for a model trained with every sub-token labelled); a sentence's tags are the most
+probable sequence IOB2 allows; entities are whole words: an entity never splits a word, and its
+text is ``text[start:end]``.
 """
 
 from __future__ import annotations
@@ -155,10 +156,10 @@ class Recognizer:
         scores = [[0.0] * len(words) for words in sentences]
         labels = self.labels
         for s, words in enumerate(probabilities):
-            kept = [w for w, p in enumerate(words) if p is not None]
-            for w, label in zip(kept, decode([words[w] for w in kept], self.transitions)):
-                tags[s][w] = labels[label]
-                scores[s][w] = sum(words[w][i] for i in self._same_type[label])
+            for w, label in enumerate(decode(words, self.transitions)):
+                if label is not None:
+                    tags[s][w] = labels[label]
+                    scores[s][w] = sum(words[w][i] for i in self._same_type[label])
         return tags, scores
 
     def word_probabilities(self, sentences: list[list[str]],
@@ -174,9 +175,8 @@ class Recognizer:
         order = sorted(self.id2label)
         words: list[list[list[float] | None]] = [[None] * len(s) for s in sentences]
         for batch, probabilities in self._probabilities(windows):
-            probabilities = probabilities[..., order].cpu()  # once per batch, not a copy per word
-            for row, i in enumerate(batch):
-                rows = probabilities[row].tolist()
+            # one copy per batch, not one per word
+            for i, rows in zip(batch, probabilities[..., order].cpu().tolist()):
                 for (s, w, position), width in zip(windows[i].owned, windows[i].widths):
                     words[s][w] = (pooled(rows[position:position + width], self._pairs)
                                    if self.every_subtoken and width > 1 else rows[position])

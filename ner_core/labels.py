@@ -294,14 +294,23 @@ def transitions(labels: list[str]) -> list[list[bool]]:
     return rows + [[kind is None for kind in inside]]
 
 
-def decode(probabilities: list[list[float]], allowed: list[list[bool]]) -> list[int]:
+def decode(words: list[list[float] | None], allowed: list[list[bool]]) -> list[int | None]:
     """Label ids for one sentence from each word's probability of every label: the most probable
     sequence ``allowed`` permits. That is each word's most probable label wherever those already
-    make an allowed sequence (nearly always), else ``best_sequence`` of their logarithms.
+    make an allowed sequence (nearly always), else ``best_sequence`` of their logarithms. A word
+    without probabilities (``None``: no window read it) gets ``None`` and is left out.
 
-    >>> decode([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], transitions(["O", "B-X", "I-X"]))
-    [1, 2]
+    >>> decode([[0.6, 0.3, 0.1], None, [0.2, 0.2, 0.6]], transitions(["O", "B-X", "I-X"]))
+    [1, None, 2]
     """
+    kept = [w for w, p in enumerate(words) if p is not None]
+    ids: list[int | None] = [None] * len(words)
+    for w, label in zip(kept, _decode([words[w] for w in kept], allowed)):
+        ids[w] = label
+    return ids
+
+
+def _decode(probabilities: list[list[float]], allowed: list[list[bool]]) -> list[int]:
     best = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
     previous = len(allowed) - 1  # the sentence's start
     for label in best:

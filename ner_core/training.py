@@ -353,11 +353,11 @@ def rescore(run: str | Path, data: DatasetDict) -> dict:
             metrics[split] = evaluate(recognizer, data[split])
     metrics["rescored"] = time.strftime("%Y-%m-%d")
     name, rebuilt_in = _card_name(run)
-    for path, text in ((run / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False)
-                        + "\n"),
-                       (run / "README.md", model_card(name, config, metrics, rebuilt_in))):
+    card = model_card(name, config, metrics, rebuilt_in)
+    for path, write in ((run / "metrics.json", lambda p: runs.write_json(p, metrics)),
+                        (run / "README.md", lambda p: p.write_text(card))):
         partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(text)
+        write(partial)
         os.replace(partial, path)
     return metrics
 
