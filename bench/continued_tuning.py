@@ -29,7 +29,7 @@ GRID = ((5e-5, 5.0, 1.0), (1e-4, 5.0, 1.0), (1e-4, 10.0, 1.0), (1e-4, 5.0, 3.0),
         (1e-4, 3.0, 1.0), (1e-4, 3.0, 0.5), (1e-4, 5.0, 10.0), (1e-4, 5.0, 3.33),
         (5e-5, 5.0, 10.0), (1e-4, 5.0, 2.0), (1e-4, 5.0, 20.0), (1e-4, 5.0, 6.67),
         (5e-5, 5.0, 3.33), (3e-5, 5.0, 10.0), (5e-5, 3.0, 10.0), (2e-5, 5.0, 10.0),
-        (3e-5, 5.0, 1.0), (5e-5, 3.0, 1.0))
+        (3e-5, 5.0, 1.0), (5e-5, 3.0, 1.0), (3e-5, 5.0, 2.0), (2e-5, 5.0, 1.0), (3e-5, 3.0, 2.0))
 
 
 def main() -> None:
@@ -43,21 +43,24 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     sizes = [int(size) for size in args.sizes.split(",")]
     rows = [GRID[int(i)] for i in args.rows.split(",")] if args.rows else list(GRID)
-    output = Path(args.output)
-    done = set()
-    if output.is_file():
-        for line in output.read_text().splitlines():
-            r = json.loads(line)
-            done.add((r["corrections"], r["learning_rate"], r["epochs"], r["replay_ratio"]))
 
     conll = load_data(args.data)
     novel = novel_case(args.data, max(*sizes, TRANSCRIPT_SIZES[-1]))
     pool, held_out_sentences, _ = transcripts_case(*novel)
     held_out = to_dataset_dict({"held_out": held_out_sentences})["held_out"]
     default = Recognizer("default")
-    before = {"held_out": f1_on(default, held_out), "validation": f1_on(default, conll["validation"])}
+    before = {"held_out": f1_on(default, held_out),
+              "validation": f1_on(default, conll["validation"])}
     print(f"default: held-out F1 {before['held_out']:.4f}, validation {before['validation']:.4f}",
           flush=True)
+    # A row is done when it was run from this same bundled model (the same scores before).
+    output = Path(args.output)
+    done = set()
+    if output.is_file():
+        for line in output.read_text().splitlines():
+            r = json.loads(line)
+            if r["before"] == before:
+                done.add((r["corrections"], r["learning_rate"], r["epochs"], r["replay_ratio"]))
     with tempfile.TemporaryDirectory(prefix="ner-tuning-") as work:
         for size in sizes:
             for learning_rate, epochs, replay_ratio in rows:

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from ner_core import TrainConfig, dataset_paths, hub, models, runs, tenancy
-from ner_core.config import REPLAYED_AT_LEAST, field_types
+from ner_core.config import REPLAYED_AT_LEAST, REPLAYED_PER_NEW_SENTENCE, field_types
 from ner_core.errors import UserError
 from ner_core.jobs import FineTuneJobs, JobSnapshot
 from ner_core.plan import AUTO, FineTunePlan
@@ -286,8 +286,9 @@ def build(page: Page) -> None:
         replay = gr.Checkbox(False, label="Replay CoNLL-2003", elem_id="replay",
                              info="mix the base's original kind of data back in, so a trained "
                                   "model keeps what it knew (the continue preset replays at "
-                                  f"least {REPLAYED_AT_LEAST:,} sentences, as many as the new "
-                                  "ones past that; other presets as many as the new ones)")
+                                  f"least {REPLAYED_AT_LEAST:,} sentences and "
+                                  f"{REPLAYED_PER_NEW_SENTENCE:g} per new one; other presets as "
+                                  "many as the new ones)")
     upload_note = gr.Markdown(elem_id="upload-note")
     preset = gr.Radio(tr.PRESET_CHOICES, value=AUTO, label="Settings", elem_id="preset",
                       info="the form shows what the run will use; change any field")

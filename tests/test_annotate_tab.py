@@ -327,7 +327,7 @@ def test_fine_tune_on_the_dataset_fills_the_fine_tune_tab(biased):
         "weight_decay": continued.weight_decay, "warmup_ratio": continued.warmup_ratio,
         "max_length": 64, "max_train_sentences": 0, "document_context": False,
         "label_all_tokens": False, "case_feature": False}
-    assert (continued.learning_rate, continued.epochs, continued.warmup_ratio) == (3e-5, 5.0, 0.1)
+    assert (continued.learning_rate, continued.epochs, continued.warmup_ratio) == (3e-5, 3.0, 0.1)
     assert note == ("The Fine-tune tab is set to train `biased` on `fixes`: open it to start.")
 
 

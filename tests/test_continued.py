@@ -224,9 +224,9 @@ def test_inherited_max_length_is_checked_against_an_override_too(parent):
 
 
 @pytest.mark.parametrize("sentences, replay_ratio", [(1, 100.0), (100, 10.0), (300, 3.33),
-                                                     (1000, 1.0), (20000, 1.0)])
-def test_the_continue_preset_replays_at_least_a_thousand_sentences(parent, sentences,
-                                                                   replay_ratio):
+                                                     (500, 2.0), (1000, 2.0), (20000, 2.0)])
+def test_the_continue_preset_replays_a_thousand_sentences_or_two_per_new_one(parent, sentences,
+                                                                             replay_ratio):
     config = config_for({"base_model": str(parent)}, train_sentences=sentences)
     assert config == preset("continue", base_model=str(parent), replay_ratio=replay_ratio,
                             **PARENT_SETTINGS)
