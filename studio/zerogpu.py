@@ -102,7 +102,35 @@ def gpu_worker():
         return train_in_worker
     import spaces
 
-    return spaces.GPU(duration=lambda *args: args[-1])(train_in_worker)
+    return spaces.GPU(duration=lambda *args: args[-1])(train_in_forked_worker)
+
+
+def train_in_forked_worker(*args):
+    """``train_in_worker`` in a worker forked from the server, with progress-bar locks of its own."""
+    own_progress_bar_locks()
+    yield from train_in_worker(*args)
+
+
+def own_progress_bar_locks() -> None:
+    """Give this forked process tqdm write locks of its own. tqdm's lock holds a process semaphore
+    shared across a fork: a worker that ends or is stopped at its deadline while a thread of it
+    writes a progress bar would leave the server's semaphore taken, and every later progress bar
+    of the server (saving a dataset, a download) would wait for it forever. A thread of the server
+    may also hold the thread lock at the fork, which the worker would then wait for forever.
+    """
+    import multiprocessing
+
+    from tqdm import std
+
+    std.TqdmDefaultWriteLock.th_lock = std.TRLock()
+    std.TqdmDefaultWriteLock.mp_lock = multiprocessing.get_context("fork").RLock()
+    lock = std.TqdmDefaultWriteLock()
+    pending = [std.tqdm]
+    while pending:  # tqdm and every subclass that keeps a lock of its own
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is std.tqdm or "_lock" in vars(cls):
+            cls._lock = lock
 
 
 def train_in_worker(config, data, output_dir, stop, options: dict, seconds: int):

@@ -7,6 +7,7 @@ tests, and the server's warm-up), as a real server has when a visitor presses St
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -147,6 +148,32 @@ def test_a_worker_that_dies_is_one_sentence_and_nothing_is_listed(on_zero_gpu, t
     assert runs.list_runs() == ["tiny"]
     # The next fine-tune works.
     assert list(start("after", train))[-1].startswith("python -m ner_core train")
+
+
+def test_a_worker_that_dies_writing_a_progress_bar_leaves_the_servers_bars_free(on_zero_gpu,
+                                                                              train, monkeypatch):
+    # tqdm's write lock holds a process semaphore that a fork shares: were the worker to take the
+    # server's, its death would leave every later progress bar of the server waiting forever.
+    import ner_core.training
+    from tqdm import std
+
+    # The server's lock, made before the fork as drawing a bar makes it; this test's own, so that
+    # a failure here leaves the other tests' bars alone.
+    server_semaphore = multiprocessing.get_context("fork").RLock()
+    monkeypatch.setattr(std.TqdmDefaultWriteLock, "mp_lock", server_semaphore)
+    monkeypatch.setattr(std.tqdm, "_lock", std.TqdmDefaultWriteLock(), raising=False)
+
+    def dies_writing_a_bar(*args, **kwargs):
+        std.tqdm.get_lock().acquire()
+        os._exit(1)
+
+    with monkeypatch.context() as dying:
+        dying.setattr(ner_core.training, "fine_tune", dies_writing_a_bar)
+        with pytest.raises(gr.Error, match="GPU task aborted"):
+            list(start("dies", train))
+    assert server_semaphore.acquire(timeout=10)
+    server_semaphore.release()
+    assert list(std.tqdm(range(3), disable=False)) == [0, 1, 2]
 
 
 def test_a_failure_in_the_worker_keeps_its_reason(on_zero_gpu, train, monkeypatch):
