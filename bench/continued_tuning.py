@@ -53,7 +53,8 @@ def main() -> None:
               "validation": f1_on(default, conll["validation"])}
     print(f"default: held-out F1 {before['held_out']:.4f}, validation {before['validation']:.4f}",
           flush=True)
-    # A row is done when it was run from this same bundled model (the same scores before).
+    # A row is done when it was run from this same bundled model on the same kind of machine
+    # (the same scores before: bfloat16 scores differ a little between CPUs).
     output = Path(args.output)
     done = set()
     if output.is_file():

@@ -150,6 +150,15 @@ def test_a_start_with_the_continue_preset_sizes_it_to_the_data(trained, tmp_path
     assert trainer_saw[1][0] == tr.plan_from_form(trained, "", "continue", {}).config
     assert "--replay-ratio" not in command
 
+    # Past 500 new sentences, two replayed per new one: the preset's own ratio, so the command
+    # leaves it to the preset as the command line would size it again.
+    many = write_conll(tmp_path / "upload" / "many.txt", make_sentences(600, seed=2))
+    command = next(ft.start_fine_tune("many", trained, "", "upload", str(many), None,
+                                      replay=True, preset="continue"))
+    jobs.wait(30)
+    assert (trainer_saw[2][0].replay_ratio, trainer_saw[2][1]) == (2.0, "continue")
+    assert "--replay-ratio" not in command
+
 
 def test_the_estimate_grows_with_what_the_base_computes(trained, tiny_bert, tmp_path):
     data = TrainingData("upload", str(write_conll(tmp_path / "t.txt", make_sentences(10))), None)
